@@ -1,0 +1,690 @@
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <kvevents/decode.h>
+
+#include "msgpack_reader.h"
+
+namespace kvevents {
+
+using detail::MsgpackReader;
+using detail::ReaderError;
+using detail::WireInt;
+using detail::WireType;
+
+const char* to_string(DecodeErrc code) {
+    switch (code) {
+        case DecodeErrc::kTruncated: return "truncated";
+        case DecodeErrc::kLengthExceedsInput: return "length exceeds input";
+        case DecodeErrc::kTrailingBytes: return "trailing bytes";
+        case DecodeErrc::kInvalidByte: return "invalid byte";
+        case DecodeErrc::kWrongType: return "wrong type";
+        case DecodeErrc::kBadEnvelope: return "bad envelope";
+        case DecodeErrc::kBadEvent: return "bad event";
+        case DecodeErrc::kTooDeep: return "too deep";
+        case DecodeErrc::kBadHash: return "bad hash";
+        case DecodeErrc::kOutOfRange: return "out of range";
+    }
+    return "unknown";
+}
+
+std::string DecodeError::message() const {
+    std::string out;
+    if (event_index) {
+        out += "event " + std::to_string(*event_index) + ", ";
+    }
+    if (!field.empty()) {
+        out += "field " + field + ", ";
+    }
+    out += "offset " + std::to_string(offset) + ": " + to_string(code);
+    if (!detail.empty()) {
+        out += ": " + detail;
+    }
+    return out;
+}
+
+namespace {
+
+constexpr std::size_t kNoIndex = std::numeric_limits<std::size_t>::max();
+constexpr std::size_t kMaxUnknownTagsKept = 8;
+
+// Field identifiers: for positional events the number is the array position (the tag is 0), so
+// one setter serves both encodings. Fields only maps carry are numbered past the last position.
+enum StoredField : int {
+    kStoredBlockHashes = 1,
+    kStoredParent,
+    kStoredTokenIds,
+    kStoredBlockSize,
+    kStoredLoraId,
+    kStoredMedium,
+    kStoredLoraName,
+    kStoredExtraKeys,
+    kStoredGroupIdx,
+    kStoredSpecKind,
+    kStoredSlidingWindow,
+    kStoredPositionalEnd,  // first position past the last known one
+    kStoredLocality = kStoredPositionalEnd,
+    kStoredOwnership,
+    kStoredSessionId,
+    kStoredCacheSalt,
+    kStoredUnknown,
+};
+
+enum RemovedField : int {
+    kRemovedBlockHashes = 1,
+    kRemovedMedium,
+    kRemovedGroupIdx,
+    kRemovedPositionalEnd,
+    kRemovedLocality = kRemovedPositionalEnd,
+    kRemovedOwnership,
+    kRemovedUnknown,
+};
+
+struct FieldName {
+    std::string_view name;
+    int id;
+};
+
+constexpr FieldName kStoredFields[] = {
+    {"block_hashes", kStoredBlockHashes},
+    {"parent_block_hash", kStoredParent},
+    {"token_ids", kStoredTokenIds},
+    {"block_size", kStoredBlockSize},
+    {"lora_id", kStoredLoraId},
+    {"medium", kStoredMedium},
+    {"lora_name", kStoredLoraName},
+    {"extra_keys", kStoredExtraKeys},
+    {"group_idx", kStoredGroupIdx},
+    {"kv_cache_spec_kind", kStoredSpecKind},
+    {"kv_cache_spec_sliding_window", kStoredSlidingWindow},
+    {"locality", kStoredLocality},
+    {"ownership", kStoredOwnership},
+    {"session_id", kStoredSessionId},
+    {"cache_salt", kStoredCacheSalt},
+};
+
+constexpr FieldName kRemovedFields[] = {
+    {"block_hashes", kRemovedBlockHashes},
+    {"medium", kRemovedMedium},
+    {"group_idx", kRemovedGroupIdx},
+    {"locality", kRemovedLocality},
+    {"ownership", kRemovedOwnership},
+};
+
+template <std::size_t N>
+int field_id(const FieldName (&table)[N], std::string_view key, int unknown) {
+    for (const FieldName& f : table) {
+        if (f.name == key) return f.id;
+    }
+    return unknown;
+}
+
+template <std::size_t N>
+const char* field_label(const FieldName (&table)[N], int id) {
+    for (const FieldName& f : table) {
+        if (f.id == id) return f.name.data();
+    }
+    return "";
+}
+
+std::size_t bounded_reserve(std::uint32_t count, const MsgpackReader& r) {
+    return std::min<std::size_t>(count, r.remaining());
+}
+
+// Decodes one payload. Field context (`field_`, `index_`) is kept as cheap pointers and an index
+// and only turned into text when an error is reported.
+class BatchDecoder {
+public:
+    BatchDecoder(const std::uint8_t* data,
+                 std::size_t size,
+                 const DecodeLimits& limits,
+                 DecodeResult& out)
+        : reader_(data, size), limits_(limits), out_(out) {}
+
+    void run() {
+        try {
+            decode_envelope();
+            if (!reader_.at_end()) {
+                reader_.fail(DecodeErrc::kTrailingBytes,
+                             std::to_string(reader_.remaining()) + " bytes after the envelope");
+            }
+        } catch (const ReaderError& e) {
+            out_.fatal = make_error(e, std::nullopt);
+        }
+    }
+
+private:
+    DecodeError make_error(const ReaderError& e, std::optional<std::size_t> event_index) const {
+        DecodeError err;
+        err.code = e.code;
+        err.offset = e.offset;
+        err.event_index = event_index;
+        err.field = field_;
+        if (index_ != kNoIndex) {
+            err.field += "[" + std::to_string(index_) + "]";
+        }
+        err.detail = e.detail;
+        return err;
+    }
+
+    void set_field(const char* name, std::size_t index = kNoIndex) {
+        field_ = name;
+        index_ = index;
+    }
+
+    void decode_envelope() {
+        const WireType root = reader_.peek_type();
+        if (root == WireType::kArray) {
+            decode_array_envelope(reader_.read_array_header());
+        } else if (root == WireType::kMap) {
+            decode_map_envelope(reader_.read_map_header());
+        } else {
+            reader_.fail(DecodeErrc::kBadEnvelope, std::string("root is ") +
+                                                       detail::wire_type_name(root) +
+                                                       ", expected array or map");
+        }
+    }
+
+    void decode_array_envelope(std::uint32_t size) {
+        out_.shape.envelope_size = size;
+        if (size < 2) {
+            reader_.fail(DecodeErrc::kBadEnvelope, "envelope array has " + std::to_string(size) +
+                                                       " elements, expected at least 2");
+        }
+        set_field("ts");
+        out_.batch.ts = reader_.read_number();
+        decode_events();
+        if (size >= 3) {
+            set_field("data_parallel_rank");
+            out_.batch.data_parallel_rank = read_optional_int(reader_);
+        }
+        set_field("envelope");
+        for (std::uint32_t i = 3; i < size; ++i) {
+            reader_.skip(limits_.max_depth);
+        }
+        set_field("");
+    }
+
+    void decode_map_envelope(std::uint32_t size) {
+        out_.shape.map_envelope = true;
+        out_.shape.envelope_size = size;
+        bool have_ts = false;
+        bool have_events = false;
+        for (std::uint32_t i = 0; i < size; ++i) {
+            set_field("envelope key");
+            const std::string_view key = reader_.read_string();
+            if (key == "ts") {
+                set_field("ts");
+                out_.batch.ts = reader_.read_number();
+                have_ts = true;
+            } else if (key == "events") {
+                decode_events();
+                have_events = true;
+            } else if (key == "data_parallel_rank") {
+                set_field("data_parallel_rank");
+                out_.batch.data_parallel_rank = read_optional_int(reader_);
+            } else {
+                set_field("envelope");
+                reader_.skip(limits_.max_depth);
+            }
+        }
+        set_field("");
+        if (!have_ts || !have_events) {
+            reader_.fail(DecodeErrc::kBadEnvelope, have_ts ? "map envelope has no \"events\" key"
+                                                           : "map envelope has no \"ts\" key");
+        }
+    }
+
+    void decode_events() {
+        set_field("events");
+        const std::uint32_t count = reader_.read_array_header();
+        out_.batch.events.reserve(bounded_reserve(count, reader_));
+        for (std::uint32_t i = 0; i < count; ++i) {
+            // Find the event's extent first: a structurally broken event cannot be stepped
+            // over, but a well-formed one with wrong field contents can, keeping its siblings.
+            const std::uint8_t* start = reader_.position();
+            const std::size_t start_offset = reader_.offset();
+            try {
+                set_field("");
+                reader_.skip(limits_.max_depth > 2 ? limits_.max_depth - 2 : 1);
+            } catch (const ReaderError& e) {
+                throw ReaderError{e.code, e.offset,
+                                  "event " + std::to_string(i) + " is malformed: " + e.detail};
+            }
+            MsgpackReader event_reader(start, static_cast<std::size_t>(reader_.position() - start),
+                                       start_offset);
+            try {
+                decode_event(event_reader);
+            } catch (const ReaderError& e) {
+                out_.event_errors.push_back(make_error(e, i));
+            }
+        }
+        set_field("");
+    }
+
+    void decode_event(MsgpackReader& r) {
+        set_field("");
+        const WireType type = r.peek_type();
+        if (type == WireType::kArray) {
+            ++out_.shape.positional_events;
+            decode_positional_event(r, r.read_array_header());
+        } else if (type == WireType::kMap) {
+            ++out_.shape.map_events;
+            decode_map_event(r);
+        } else {
+            r.fail(DecodeErrc::kWrongType, std::string("event is ") + detail::wire_type_name(type) +
+                                               ", expected array or map");
+        }
+    }
+
+    std::string_view read_tag(MsgpackReader& r) {
+        set_field("type");
+        if (r.peek_type() != WireType::kString) {
+            r.fail_type("str event tag");
+        }
+        return r.read_string();
+    }
+
+    void note_unknown(std::string_view tag) {
+        ++out_.unknown_events;
+        auto& tags = out_.unknown_tags;
+        if (tags.size() < kMaxUnknownTagsKept && std::find(tags.begin(), tags.end(), tag) == tags.end()) {
+            tags.emplace_back(tag);
+        }
+    }
+
+    void decode_positional_event(MsgpackReader& r, std::uint32_t size) {
+        if (size == 0) {
+            r.fail(DecodeErrc::kBadEvent, "event array is empty, expected a tag first");
+        }
+        const std::string_view tag = read_tag(r);
+        if (tag == "BlockStored") {
+            BlockStored ev;
+            bool have_hashes = false;
+            for (std::uint32_t pos = 1; pos < size; ++pos) {
+                if (pos == kStoredLoraName && r.peek_type() == WireType::kMap) {
+                    read_stored_metadata(r, ev);  // SGLang's salted 8th element
+                    continue;
+                }
+                const int id = pos < kStoredPositionalEnd ? static_cast<int>(pos) : kStoredUnknown;
+                have_hashes |= id == kStoredBlockHashes;
+                read_stored_field(r, id, "", ev);
+            }
+            require_hashes(r, have_hashes, "BlockStored");
+            out_.batch.events.emplace_back(std::move(ev));
+        } else if (tag == "BlockRemoved") {
+            BlockRemoved ev;
+            for (std::uint32_t pos = 1; pos < size; ++pos) {
+                const int id = pos < kRemovedPositionalEnd ? static_cast<int>(pos) : kRemovedUnknown;
+                read_removed_field(r, id, "", ev);
+            }
+            require_hashes(r, size > 1, "BlockRemoved");
+            out_.batch.events.emplace_back(std::move(ev));
+        } else if (tag == "AllBlocksCleared") {
+            out_.batch.events.emplace_back(AllBlocksCleared{});
+        } else {
+            note_unknown(tag);
+        }
+    }
+
+    void require_hashes(const MsgpackReader& r, bool present, const char* type) {
+        if (!present) {
+            set_field("block_hashes");
+            r.fail(DecodeErrc::kBadEvent, std::string(type) + " has no block_hashes");
+        }
+    }
+
+    void decode_map_event(MsgpackReader& r) {
+        // The tag is normally the first key, but key order is not part of the contract: look it
+        // up first, then read the fields in one more pass.
+        const MsgpackReader start = r;
+        const std::uint32_t size = r.read_map_header();
+        std::string_view tag;
+        bool have_tag = false;
+        for (std::uint32_t i = 0; i < size && !have_tag; ++i) {
+            set_field("key");
+            const std::string_view key = r.read_string();
+            if (key == "type") {
+                tag = read_tag(r);
+                have_tag = true;
+            } else {
+                set_field("value");
+                r.skip(limits_.max_depth);
+            }
+        }
+        if (!have_tag) {
+            set_field("type");
+            r.fail(DecodeErrc::kBadEvent, "map event has no \"type\" key");
+        }
+        r = start;
+        r.read_map_header();
+        if (tag == "BlockStored") {
+            BlockStored ev;
+            bool have_hashes = false;
+            for_each_map_field(r, size, [&](std::string_view key) {
+                const int id = field_id(kStoredFields, key, kStoredUnknown);
+                have_hashes |= id == kStoredBlockHashes;
+                read_stored_field(r, id, key, ev);
+            });
+            require_hashes(r, have_hashes, "BlockStored");
+            out_.batch.events.emplace_back(std::move(ev));
+        } else if (tag == "BlockRemoved") {
+            BlockRemoved ev;
+            bool have_hashes = false;
+            for_each_map_field(r, size, [&](std::string_view key) {
+                const int id = field_id(kRemovedFields, key, kRemovedUnknown);
+                have_hashes |= id == kRemovedBlockHashes;
+                read_removed_field(r, id, key, ev);
+            });
+            require_hashes(r, have_hashes, "BlockRemoved");
+            out_.batch.events.emplace_back(std::move(ev));
+        } else if (tag == "AllBlocksCleared") {
+            out_.batch.events.emplace_back(AllBlocksCleared{});
+        } else {
+            note_unknown(tag);
+        }
+    }
+
+    // Calls on_field(key) with the reader on each value, skipping the tag.
+    template <class OnField>
+    void for_each_map_field(MsgpackReader& r, std::uint32_t size, OnField&& on_field) {
+        for (std::uint32_t i = 0; i < size; ++i) {
+            set_field("key");
+            const std::string_view key = r.read_string();
+            if (key == "type") {
+                r.skip(limits_.max_depth);
+                continue;
+            }
+            on_field(key);
+        }
+    }
+
+    void read_stored_field(MsgpackReader& r, int id, std::string_view key, BlockStored& ev) {
+        set_field(id == kStoredUnknown ? "" : field_label(kStoredFields, id));
+        switch (id) {
+            case kStoredBlockHashes: read_hash_list(r, ev.block_hashes); break;
+            case kStoredParent:
+                ev.parent_block_hash.reset();
+                if (!r.try_read_nil()) ev.parent_block_hash = read_hash(r);
+                break;
+            case kStoredTokenIds: read_token_ids(r, ev); break;
+            case kStoredBlockSize: ev.block_size = read_optional_int(r); break;
+            case kStoredLoraId: ev.lora_id = read_optional_int(r); break;
+            case kStoredMedium: ev.medium = read_optional_string(r); break;
+            case kStoredLoraName: ev.lora_name = read_optional_string(r); break;
+            case kStoredExtraKeys: read_extra_keys(r, ev.extra_keys); break;
+            case kStoredGroupIdx: ev.group_idx = read_optional_int(r); break;
+            case kStoredSpecKind: ev.kv_cache_spec_kind = read_optional_string(r); break;
+            case kStoredSlidingWindow: ev.kv_cache_spec_sliding_window = read_optional_int(r); break;
+            case kStoredLocality: ev.locality = read_optional_string(r); break;
+            case kStoredOwnership: ev.ownership = read_optional_value(r); break;
+            case kStoredSessionId: ev.session_id = read_optional_value(r); break;
+            case kStoredCacheSalt: ev.cache_salt = read_optional_string(r); break;
+            default: keep_unknown(r, key, ev.other_fields); break;
+        }
+    }
+
+    void read_removed_field(MsgpackReader& r, int id, std::string_view key, BlockRemoved& ev) {
+        set_field(id == kRemovedUnknown ? "" : field_label(kRemovedFields, id));
+        switch (id) {
+            case kRemovedBlockHashes: read_hash_list(r, ev.block_hashes); break;
+            case kRemovedMedium: ev.medium = read_optional_string(r); break;
+            case kRemovedGroupIdx: ev.group_idx = read_optional_int(r); break;
+            case kRemovedLocality: ev.locality = read_optional_string(r); break;
+            case kRemovedOwnership: ev.ownership = read_optional_value(r); break;
+            default: keep_unknown(r, key, ev.other_fields); break;
+        }
+    }
+
+    // Unknown map keys are kept by name; extra positional elements (no name) are skipped, as
+    // msgspec does for array-like structs.
+    void keep_unknown(MsgpackReader& r, std::string_view key, std::vector<NamedValue>& fields) {
+        if (key.empty()) {
+            r.skip(limits_.max_depth);
+            return;
+        }
+        set_field("unknown key");
+        NamedValue nv{std::string(key), read_value(r, 0)};
+        if (!nv.value.is_nil()) {
+            fields.push_back(std::move(nv));
+        }
+    }
+
+    void read_stored_metadata(MsgpackReader& r, BlockStored& ev) {
+        set_field("metadata");
+        const std::uint32_t size = r.read_map_header();
+        for (std::uint32_t i = 0; i < size; ++i) {
+            set_field("metadata key");
+            const std::string_view key = r.read_string();
+            if (key == "cache_salt") {
+                set_field("cache_salt");
+                ev.cache_salt = read_optional_string(r);
+            } else {
+                keep_unknown(r, key, ev.other_fields);
+            }
+        }
+    }
+
+    BlockHash read_hash(MsgpackReader& r) {
+        const WireType type = r.peek_type();
+        if (type == WireType::kInt) {
+            const WireInt v = r.read_int();
+            return v.negative ? BlockHash::from_signed(static_cast<std::int64_t>(v.bits))
+                              : BlockHash::from_unsigned(v.bits);
+        }
+        if (type != WireType::kBinary) {
+            r.fail_type("int or bin hash");
+        }
+        const std::string_view digest = r.read_binary();
+        if (digest.empty() || digest.size() > BlockHash::kMaxDigestSize) {
+            r.fail(DecodeErrc::kBadHash, "digest of " + std::to_string(digest.size()) +
+                                             " bytes, expected 1 to " +
+                                             std::to_string(BlockHash::kMaxDigestSize));
+        }
+        return BlockHash::from_digest(reinterpret_cast<const std::uint8_t*>(digest.data()),
+                                      digest.size());
+    }
+
+    void read_hash_list(MsgpackReader& r, std::vector<BlockHash>& hashes) {
+        const char* name = field_;
+        const std::uint32_t count = r.read_array_header();
+        hashes.clear();
+        hashes.reserve(bounded_reserve(count, r));
+        for (std::uint32_t i = 0; i < count; ++i) {
+            set_field(name, i);
+            hashes.push_back(read_hash(r));
+        }
+        set_field(name);
+    }
+
+    static std::int64_t to_int64(MsgpackReader& r, WireInt v) {
+        if (!v.negative && v.bits > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+            r.fail(DecodeErrc::kOutOfRange, std::to_string(v.bits) + " does not fit in int64");
+        }
+        return static_cast<std::int64_t>(v.bits);
+    }
+
+    static std::optional<std::int64_t> read_optional_int(MsgpackReader& r) {
+        if (r.try_read_nil()) return std::nullopt;
+        if (r.peek_type() != WireType::kInt) {
+            r.fail_type("int or nil");
+        }
+        const std::size_t at = r.offset();
+        const WireInt v = r.read_int();
+        try {
+            return to_int64(r, v);
+        } catch (ReaderError& e) {
+            e.offset = at;
+            throw;
+        }
+    }
+
+    static std::optional<std::string> read_optional_string(MsgpackReader& r) {
+        if (r.try_read_nil()) return std::nullopt;
+        if (r.peek_type() != WireType::kString) {
+            r.fail_type("str or nil");
+        }
+        return std::string(r.read_string());
+    }
+
+    std::optional<Value> read_optional_value(MsgpackReader& r) {
+        if (r.try_read_nil()) return std::nullopt;
+        return read_value(r, 0);
+    }
+
+    Value read_value(MsgpackReader& r, std::size_t depth) {
+        Value v;
+        switch (r.peek_type()) {
+            case WireType::kNil: r.read_nil(); break;
+            case WireType::kBool:
+                v.kind = Value::Kind::kBool;
+                v.boolean = r.read_bool();
+                break;
+            case WireType::kInt: {
+                const WireInt i = r.read_int();
+                v = i.negative ? Value::signed_integer(static_cast<std::int64_t>(i.bits))
+                               : Value::unsigned_integer(i.bits);
+                break;
+            }
+            case WireType::kFloat:
+                v.kind = Value::Kind::kFloat;
+                v.float_value = r.read_number();
+                break;
+            case WireType::kString: v = Value::string(std::string(r.read_string())); break;
+            case WireType::kBinary:
+                v.kind = Value::Kind::kBytes;
+                v.text = std::string(r.read_binary());
+                break;
+            case WireType::kArray:
+            case WireType::kMap: {
+                if (depth >= limits_.max_depth) {
+                    r.fail(DecodeErrc::kTooDeep, "nesting deeper than " +
+                                                     std::to_string(limits_.max_depth) + " levels");
+                }
+                const bool is_map = r.peek_type() == WireType::kMap;
+                const std::uint64_t count = is_map ? std::uint64_t{r.read_map_header()} * 2
+                                                   : std::uint64_t{r.read_array_header()};
+                v.kind = is_map ? Value::Kind::kMap : Value::Kind::kArray;
+                v.items.reserve(std::min<std::uint64_t>(count, r.remaining()));
+                for (std::uint64_t i = 0; i < count; ++i) {
+                    v.items.push_back(read_value(r, depth + 1));
+                }
+                break;
+            }
+            case WireType::kExtension:
+            case WireType::kInvalid: r.fail_type("a plain msgpack value"); break;
+        }
+        return v;
+    }
+
+    void read_extra_keys(MsgpackReader& r, std::optional<std::vector<ExtraKeyEntry>>& out) {
+        out.reset();
+        if (r.try_read_nil()) return;
+        const std::uint32_t count = r.read_array_header();
+        std::vector<ExtraKeyEntry> entries;
+        entries.reserve(bounded_reserve(count, r));
+        for (std::uint32_t i = 0; i < count; ++i) {
+            set_field("extra_keys", i);
+            if (r.try_read_nil()) {
+                entries.emplace_back(std::nullopt);
+                continue;
+            }
+            if (r.peek_type() != WireType::kArray) {
+                r.fail_type("array or nil");
+            }
+            Value tuple = read_value(r, 1);
+            entries.emplace_back(std::move(tuple.items));
+        }
+        set_field("extra_keys");
+        out = std::move(entries);
+    }
+
+    void read_token_ids(MsgpackReader& r, BlockStored& ev) {
+        ev.token_ids.clear();
+        ev.token_id_pair_seconds.clear();
+        ev.token_id_strings.clear();
+        ev.token_id_form = TokenIdForm::kPlain;
+        if (r.try_read_nil()) return;
+        const std::uint32_t count = r.read_array_header();
+        if (count == 0) return;
+        const WireType first = r.peek_type();
+        if (first == WireType::kArray) {
+            ev.token_id_form = TokenIdForm::kBigram;
+            ev.token_ids.reserve(bounded_reserve(count, r));
+            ev.token_id_pair_seconds.reserve(bounded_reserve(count, r));
+            for (std::uint32_t i = 0; i < count; ++i) {
+                set_field("token_ids", i);
+                if (r.read_array_header() != 2) {
+                    r.fail(DecodeErrc::kWrongType, "expected a pair [int, int]");
+                }
+                ev.token_ids.push_back(read_token(r));
+                ev.token_id_pair_seconds.push_back(read_token(r));
+            }
+        } else {
+            ev.token_ids.reserve(bounded_reserve(count, r));
+            for (std::uint32_t i = 0; i < count; ++i) {
+                set_field("token_ids", i);
+                if (ev.token_id_form == TokenIdForm::kPlain && r.peek_type() == WireType::kString) {
+                    switch_to_string_tokens(ev);
+                }
+                if (ev.token_id_form == TokenIdForm::kString) {
+                    ev.token_id_strings.push_back(read_token_text(r));
+                } else {
+                    ev.token_ids.push_back(read_token(r));
+                }
+            }
+        }
+        set_field("token_ids");
+    }
+
+    static void switch_to_string_tokens(BlockStored& ev) {
+        ev.token_id_form = TokenIdForm::kString;
+        ev.token_id_strings.reserve(ev.token_ids.capacity());
+        for (const std::int64_t id : ev.token_ids) {
+            ev.token_id_strings.push_back(std::to_string(id));
+        }
+        ev.token_ids.clear();
+    }
+
+    static std::int64_t read_token(MsgpackReader& r) {
+        if (r.peek_type() != WireType::kInt) {
+            r.fail_type("int token id");
+        }
+        return to_int64(r, r.read_int());
+    }
+
+    static std::string read_token_text(MsgpackReader& r) {
+        if (r.peek_type() == WireType::kString) {
+            return std::string(r.read_string());
+        }
+        return std::to_string(read_token(r));
+    }
+
+    MsgpackReader reader_;
+    const DecodeLimits& limits_;
+    DecodeResult& out_;
+    const char* field_ = "";
+    std::size_t index_ = kNoIndex;
+};
+
+}  // namespace
+
+DecodeResult decode_batch(const void* data, std::size_t size, const DecodeLimits& limits) {
+    DecodeResult result;
+    if (data == nullptr && size != 0) {
+        result.fatal = DecodeError{DecodeErrc::kTruncated, 0, std::nullopt, "", "null buffer"};
+        return result;
+    }
+    static const std::uint8_t kEmpty = 0;
+    BatchDecoder decoder(data ? static_cast<const std::uint8_t*>(data) : &kEmpty, size, limits,
+                         result);
+    decoder.run();
+    return result;
+}
+
+}  // namespace kvevents

@@ -1,0 +1,270 @@
+#include "msgpack_reader.h"
+
+#include <utility>
+
+namespace kvevents::detail {
+
+const char* wire_type_name(WireType type) {
+    switch (type) {
+        case WireType::kNil: return "nil";
+        case WireType::kBool: return "bool";
+        case WireType::kInt: return "int";
+        case WireType::kFloat: return "float";
+        case WireType::kString: return "str";
+        case WireType::kBinary: return "bin";
+        case WireType::kArray: return "array";
+        case WireType::kMap: return "map";
+        case WireType::kExtension: return "ext";
+        case WireType::kInvalid: return "invalid byte 0xc1";
+    }
+    return "unknown";
+}
+
+WireType MsgpackReader::peek_type() const {
+    if (pos_ == end_) {
+        fail(DecodeErrc::kTruncated, "payload ends where a value should start");
+    }
+    const std::uint8_t b = *pos_;
+    if (b <= 0x7f || b >= 0xe0) return WireType::kInt;
+    if (b <= 0x8f) return WireType::kMap;
+    if (b <= 0x9f) return WireType::kArray;
+    if (b <= 0xbf) return WireType::kString;
+    switch (b) {
+        case 0xc0: return WireType::kNil;
+        case 0xc1: return WireType::kInvalid;
+        case 0xc2:
+        case 0xc3: return WireType::kBool;
+        case 0xc4:
+        case 0xc5:
+        case 0xc6: return WireType::kBinary;
+        case 0xc7:
+        case 0xc8:
+        case 0xc9: return WireType::kExtension;
+        case 0xca:
+        case 0xcb: return WireType::kFloat;
+        case 0xd9:
+        case 0xda:
+        case 0xdb: return WireType::kString;
+        case 0xdc:
+        case 0xdd: return WireType::kArray;
+        case 0xde:
+        case 0xdf: return WireType::kMap;
+        default: break;
+    }
+    if (b >= 0xcc && b <= 0xd3) return WireType::kInt;
+    return WireType::kExtension;  // 0xd4..0xd8 fixext
+}
+
+void MsgpackReader::fail(DecodeErrc code, std::string detail) const {
+    throw ReaderError{code, offset(), std::move(detail)};
+}
+
+void MsgpackReader::fail_type(const char* expected) const {
+    const WireType actual = peek_type();
+    if (actual == WireType::kInvalid) {
+        fail(DecodeErrc::kInvalidByte, "byte 0xc1 is never valid msgpack");
+    }
+    fail(DecodeErrc::kWrongType,
+         std::string("expected ") + expected + ", got " + wire_type_name(actual));
+}
+
+std::uint8_t MsgpackReader::take_byte() {
+    if (pos_ == end_) {
+        fail(DecodeErrc::kTruncated, "payload ends inside a value");
+    }
+    return *pos_++;
+}
+
+std::uint64_t MsgpackReader::take_be(std::size_t width) {
+    if (remaining() < width) {
+        fail(DecodeErrc::kTruncated, "payload ends inside a " + std::to_string(width) +
+                                         "-byte field (" + std::to_string(remaining()) + " left)");
+    }
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < width; ++i) {
+        v = (v << 8) | pos_[i];
+    }
+    pos_ += width;
+    return v;
+}
+
+std::string_view MsgpackReader::take_bytes(std::size_t length) {
+    if (remaining() < length) {
+        fail(DecodeErrc::kLengthExceedsInput, "declared length " + std::to_string(length) +
+                                                  " exceeds the " + std::to_string(remaining()) +
+                                                  " bytes left");
+    }
+    std::string_view out(reinterpret_cast<const char*>(pos_), length);
+    pos_ += length;
+    return out;
+}
+
+std::uint32_t MsgpackReader::checked_count(std::uint64_t count, std::size_t min_bytes_each) {
+    // Every element takes at least one byte, so a count beyond what is left is a lie; checking
+    // here bounds every reservation the decoder makes by the payload's own size.
+    if (count > remaining() / min_bytes_each) {
+        fail(DecodeErrc::kLengthExceedsInput, "declares " + std::to_string(count) +
+                                                  " elements but only " +
+                                                  std::to_string(remaining()) + " bytes are left");
+    }
+    return static_cast<std::uint32_t>(count);
+}
+
+void MsgpackReader::read_nil() {
+    if (pos_ == end_ || *pos_ != 0xc0) {
+        fail_type("nil");
+    }
+    ++pos_;
+}
+
+bool MsgpackReader::try_read_nil() {
+    if (pos_ != end_ && *pos_ == 0xc0) {
+        ++pos_;
+        return true;
+    }
+    return false;
+}
+
+bool MsgpackReader::read_bool() {
+    if (peek_type() != WireType::kBool) {
+        fail_type("bool");
+    }
+    return take_byte() == 0xc3;
+}
+
+WireInt MsgpackReader::read_int() {
+    if (peek_type() != WireType::kInt) {
+        fail_type("int");
+    }
+    const std::uint8_t b = take_byte();
+    if (b <= 0x7f) return {b, false};
+    if (b >= 0xe0) return {static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int8_t>(b))), true};
+    switch (b) {
+        case 0xcc: return {take_be(1), false};
+        case 0xcd: return {take_be(2), false};
+        case 0xce: return {take_be(4), false};
+        case 0xcf: return {take_be(8), false};
+        default: break;
+    }
+    // Signed forms: sign-extend, and mark negative only when the value really is below zero.
+    const std::size_t width = std::size_t{1} << (b - 0xd0);
+    const std::uint64_t raw = take_be(width);
+    const unsigned shift = static_cast<unsigned>(64 - 8 * width);
+    const auto value = static_cast<std::int64_t>(raw << shift) >> shift;
+    return {static_cast<std::uint64_t>(value), value < 0};
+}
+
+double MsgpackReader::read_number() {
+    const WireType type = peek_type();
+    if (type == WireType::kInt) {
+        const WireInt v = read_int();
+        return v.negative ? static_cast<double>(static_cast<std::int64_t>(v.bits))
+                          : static_cast<double>(v.bits);
+    }
+    if (type != WireType::kFloat) {
+        fail_type("float");
+    }
+    if (take_byte() == 0xca) {
+        const auto bits = static_cast<std::uint32_t>(take_be(4));
+        float f;
+        std::memcpy(&f, &bits, sizeof f);
+        return f;
+    }
+    const std::uint64_t bits = take_be(8);
+    double d;
+    std::memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+std::string_view MsgpackReader::read_string() {
+    if (peek_type() != WireType::kString) {
+        fail_type("str");
+    }
+    const std::uint8_t b = take_byte();
+    std::size_t length = 0;
+    if (b <= 0xbf) {
+        length = b & 0x1fu;
+    } else {
+        length = static_cast<std::size_t>(take_be(std::size_t{1} << (b - 0xd9)));
+    }
+    return take_bytes(length);
+}
+
+std::string_view MsgpackReader::read_binary() {
+    if (peek_type() != WireType::kBinary) {
+        fail_type("bin");
+    }
+    const std::uint8_t b = take_byte();
+    return take_bytes(static_cast<std::size_t>(take_be(std::size_t{1} << (b - 0xc4))));
+}
+
+std::uint32_t MsgpackReader::read_array_header() {
+    if (peek_type() != WireType::kArray) {
+        fail_type("array");
+    }
+    const std::uint8_t b = take_byte();
+    const std::uint64_t count = b <= 0x9f ? (b & 0x0fu) : take_be(b == 0xdc ? 2 : 4);
+    return checked_count(count, 1);
+}
+
+std::uint32_t MsgpackReader::read_map_header() {
+    if (peek_type() != WireType::kMap) {
+        fail_type("map");
+    }
+    const std::uint8_t b = take_byte();
+    const std::uint64_t count = b <= 0x8f ? (b & 0x0fu) : take_be(b == 0xde ? 2 : 4);
+    return checked_count(count, 2);
+}
+
+void MsgpackReader::skip_extension_body(std::uint8_t marker) {
+    std::size_t length = 0;
+    if (marker >= 0xd4 && marker <= 0xd8) {
+        length = std::size_t{1} << (marker - 0xd4);
+    } else {
+        length = static_cast<std::size_t>(take_be(std::size_t{1} << (marker - 0xc7)));
+    }
+    take_bytes(1);  // the extension's type byte
+    take_bytes(length);
+}
+
+void MsgpackReader::skip(std::size_t max_depth) {
+    // Iterative, with a count of values still owed, so depth costs no native stack.
+    std::uint64_t owed = 1;
+    std::size_t depth = 0;
+    // Remaining element counts of the open containers; depth is bounded by max_depth.
+    std::uint64_t stack[64];
+    const std::size_t limit = max_depth < 64 ? max_depth : 64;
+    while (true) {
+        while (owed == 0) {
+            if (depth == 0) return;
+            owed = stack[--depth];
+        }
+        --owed;
+        switch (peek_type()) {
+            case WireType::kInvalid: fail(DecodeErrc::kInvalidByte, "byte 0xc1 is never valid msgpack");
+            case WireType::kNil:
+            case WireType::kBool: take_byte(); break;
+            case WireType::kInt: read_int(); break;
+            case WireType::kFloat: read_number(); break;
+            case WireType::kString: read_string(); break;
+            case WireType::kBinary: read_binary(); break;
+            case WireType::kExtension: skip_extension_body(take_byte()); break;
+            case WireType::kArray:
+            case WireType::kMap: {
+                const bool is_map = peek_type() == WireType::kMap;
+                const std::uint64_t count = is_map ? std::uint64_t{read_map_header()} * 2
+                                                   : std::uint64_t{read_array_header()};
+                if (count == 0) break;
+                if (depth >= limit) {
+                    fail(DecodeErrc::kTooDeep,
+                         "nesting deeper than " + std::to_string(limit) + " levels");
+                }
+                stack[depth++] = owed;
+                owed = count;
+                break;
+            }
+        }
+    }
+}
+
+}  // namespace kvevents::detail

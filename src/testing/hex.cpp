@@ -1,0 +1,54 @@
+#include <stdexcept>
+#include <string>
+
+#include <kvevents/testing/encoder.h>
+
+namespace kvevents::testing {
+
+std::string to_hex(std::string_view bytes) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (const char c : bytes) {
+        const auto b = static_cast<unsigned char>(c);
+        out.push_back(kHex[b >> 4]);
+        out.push_back(kHex[b & 0x0f]);
+    }
+    return out;
+}
+
+namespace {
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+}  // namespace
+
+std::string from_hex(std::string_view hex) {
+    std::string out;
+    out.reserve(hex.size() / 2);
+    int high = -1;
+    for (std::size_t i = 0; i < hex.size(); ++i) {
+        const char c = hex[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+        const int d = hex_digit(c);
+        if (d < 0) {
+            throw std::invalid_argument("invalid hex character '" + std::string(1, c) +
+                                        "' at position " + std::to_string(i));
+        }
+        if (high < 0) {
+            high = d;
+        } else {
+            out.push_back(static_cast<char>((high << 4) | d));
+            high = -1;
+        }
+    }
+    if (high >= 0) {
+        throw std::invalid_argument("odd number of hex digits");
+    }
+    return out;
+}
+
+}  // namespace kvevents::testing
