@@ -7,19 +7,6 @@
 
 namespace kvevents {
 
-BlockHash BlockHash::from_unsigned(std::uint64_t value) {
-    BlockHash h;
-    h.bits_ = value;
-    return h;
-}
-
-BlockHash BlockHash::from_signed(std::int64_t value) {
-    BlockHash h;
-    h.bits_ = static_cast<std::uint64_t>(value);
-    h.negative_ = value < 0;
-    return h;
-}
-
 BlockHash BlockHash::from_digest(const std::uint8_t* data, std::size_t size) {
     if (size == 0 || size > kMaxDigestSize) {
         throw std::invalid_argument("BlockHash digest must be 1 to 32 bytes, got " +

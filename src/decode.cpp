@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 
 #include <kvevents/decode.h>
 
@@ -116,21 +117,45 @@ constexpr FieldName kRemovedFields[] = {
     {"ownership", kRemovedOwnership},
 };
 
+// Looks a map key up in a field table. Keys are compared only against names of the same
+// length, which the table is bucketed by once; a payload carries about a dozen keys per event.
 template <std::size_t N>
 int field_id(const FieldName (&table)[N], std::string_view key, int unknown) {
+    const char first = key.empty() ? '\0' : key.front();
     for (const FieldName& f : table) {
-        if (f.name == key) return f.id;
+        if (f.name.size() == key.size() && f.name.front() == first && f.name == key) return f.id;
     }
     return unknown;
 }
 
 template <std::size_t N>
 const char* field_label(const FieldName (&table)[N], int id) {
-    for (const FieldName& f : table) {
-        if (f.id == id) return f.name.data();
-    }
-    return "";
+    // The tables list fields in id order starting at 1.
+    const auto slot = static_cast<std::size_t>(id - 1);
+    return slot < N ? table[slot].name.data() : "";
 }
+
+// Builds an event in place at the end of the batch (events are large; moving them costs) and
+// takes it back out unless keep() is called, i.e. when decoding it threw.
+template <class T>
+class EventSlot {
+public:
+    explicit EventSlot(std::vector<Event>& events) : events_(events) {
+        events_.emplace_back(std::in_place_type<T>);
+    }
+    ~EventSlot() {
+        if (!kept_) events_.pop_back();
+    }
+    EventSlot(const EventSlot&) = delete;
+    EventSlot& operator=(const EventSlot&) = delete;
+
+    T& get() { return std::get<T>(events_.back()); }
+    void keep() { kept_ = true; }
+
+private:
+    std::vector<Event>& events_;
+    bool kept_ = false;
+};
 
 std::size_t bounded_reserve(std::uint32_t count, const MsgpackReader& r) {
     return std::min<std::size_t>(count, r.remaining());
@@ -183,6 +208,8 @@ private:
             decode_array_envelope(reader_.read_array_header());
         } else if (root == WireType::kMap) {
             decode_map_envelope(reader_.read_map_header());
+        } else if (root == WireType::kInvalid) {
+            reader_.fail_type("array or map");  // kInvalidByte, as for 0xc1 anywhere else
         } else {
             reader_.fail(DecodeErrc::kBadEnvelope, std::string("root is ") +
                                                        detail::wire_type_name(root) +
@@ -245,23 +272,24 @@ private:
         const std::uint32_t count = reader_.read_array_header();
         out_.batch.events.reserve(bounded_reserve(count, reader_));
         for (std::uint32_t i = 0; i < count; ++i) {
-            // Find the event's extent first: a structurally broken event cannot be stepped
-            // over, but a well-formed one with wrong field contents can, keeping its siblings.
-            const std::uint8_t* start = reader_.position();
-            const std::size_t start_offset = reader_.offset();
+            // Decode in place; only when an event is bad, step over it from its start, so
+            // one malformed event costs its own slot and its valid siblings are kept. An
+            // event that cannot even be stepped over leaves the rest unreadable: fatal.
+            const MsgpackReader event_start = reader_;
             try {
-                set_field("");
-                reader_.skip(limits_.max_depth > 2 ? limits_.max_depth - 2 : 1);
+                decode_event(reader_);
             } catch (const ReaderError& e) {
-                throw ReaderError{e.code, e.offset,
-                                  "event " + std::to_string(i) + " is malformed: " + e.detail};
-            }
-            MsgpackReader event_reader(start, static_cast<std::size_t>(reader_.position() - start),
-                                       start_offset);
-            try {
-                decode_event(event_reader);
-            } catch (const ReaderError& e) {
-                out_.event_errors.push_back(make_error(e, i));
+                DecodeError error = make_error(e, i);
+                reader_ = event_start;
+                try {
+                    reader_.skip(limits_.max_depth);
+                } catch (const ReaderError& structural) {
+                    set_field("events", i);
+                    throw ReaderError{structural.code, structural.offset,
+                                      "event " + std::to_string(i) +
+                                          " cannot be stepped over: " + structural.detail};
+                }
+                out_.event_errors.push_back(std::move(error));
             }
         }
         set_field("");
@@ -304,7 +332,8 @@ private:
         }
         const std::string_view tag = read_tag(r);
         if (tag == "BlockStored") {
-            BlockStored ev;
+            EventSlot<BlockStored> slot(out_.batch.events);
+            BlockStored& ev = slot.get();
             bool have_hashes = false;
             for (std::uint32_t pos = 1; pos < size; ++pos) {
                 if (pos == kStoredLoraName && r.peek_type() == WireType::kMap) {
@@ -316,15 +345,16 @@ private:
                 read_stored_field(r, id, "", ev);
             }
             require_hashes(r, have_hashes, "BlockStored");
-            out_.batch.events.emplace_back(std::move(ev));
+            slot.keep();
         } else if (tag == "BlockRemoved") {
-            BlockRemoved ev;
+            EventSlot<BlockRemoved> slot(out_.batch.events);
+            BlockRemoved& ev = slot.get();
             for (std::uint32_t pos = 1; pos < size; ++pos) {
                 const int id = pos < kRemovedPositionalEnd ? static_cast<int>(pos) : kRemovedUnknown;
                 read_removed_field(r, id, "", ev);
             }
             require_hashes(r, size > 1, "BlockRemoved");
-            out_.batch.events.emplace_back(std::move(ev));
+            slot.keep();
         } else if (tag == "AllBlocksCleared") {
             out_.batch.events.emplace_back(AllBlocksCleared{});
         } else {
@@ -364,7 +394,8 @@ private:
         r = start;
         r.read_map_header();
         if (tag == "BlockStored") {
-            BlockStored ev;
+            EventSlot<BlockStored> slot(out_.batch.events);
+            BlockStored& ev = slot.get();
             bool have_hashes = false;
             for_each_map_field(r, size, [&](std::string_view key) {
                 const int id = field_id(kStoredFields, key, kStoredUnknown);
@@ -372,9 +403,10 @@ private:
                 read_stored_field(r, id, key, ev);
             });
             require_hashes(r, have_hashes, "BlockStored");
-            out_.batch.events.emplace_back(std::move(ev));
+            slot.keep();
         } else if (tag == "BlockRemoved") {
-            BlockRemoved ev;
+            EventSlot<BlockRemoved> slot(out_.batch.events);
+            BlockRemoved& ev = slot.get();
             bool have_hashes = false;
             for_each_map_field(r, size, [&](std::string_view key) {
                 const int id = field_id(kRemovedFields, key, kRemovedUnknown);
@@ -382,7 +414,7 @@ private:
                 read_removed_field(r, id, key, ev);
             });
             require_hashes(r, have_hashes, "BlockRemoved");
-            out_.batch.events.emplace_back(std::move(ev));
+            slot.keep();
         } else if (tag == "AllBlocksCleared") {
             out_.batch.events.emplace_back(AllBlocksCleared{});
         } else {
@@ -497,7 +529,7 @@ private:
         hashes.reserve(bounded_reserve(count, r));
         for (std::uint32_t i = 0; i < count; ++i) {
             set_field(name, i);
-            hashes.push_back(read_hash(r));
+            hashes.emplace_back(read_hash(r));
         }
         set_field(name);
     }
@@ -626,8 +658,10 @@ private:
                 ev.token_id_pair_seconds.push_back(read_token(r));
             }
         } else {
-            ev.token_ids.reserve(bounded_reserve(count, r));
-            for (std::uint32_t i = 0; i < count; ++i) {
+            ev.token_ids.resize(count);  // count is bounded by the bytes left
+            const std::size_t done = r.read_uint_run(ev.token_ids.data(), count);
+            ev.token_ids.resize(done);
+            for (std::size_t i = done; i < count; ++i) {
                 set_field("token_ids", i);
                 if (ev.token_id_form == TokenIdForm::kPlain && r.peek_type() == WireType::kString) {
                     switch_to_string_tokens(ev);
@@ -651,12 +685,7 @@ private:
         ev.token_ids.clear();
     }
 
-    static std::int64_t read_token(MsgpackReader& r) {
-        if (r.peek_type() != WireType::kInt) {
-            r.fail_type("int token id");
-        }
-        return to_int64(r, r.read_int());
-    }
+    static std::int64_t read_token(MsgpackReader& r) { return to_int64(r, r.read_int()); }
 
     static std::string read_token_text(MsgpackReader& r) {
         if (r.peek_type() == WireType::kString) {

@@ -20,39 +20,8 @@ const char* wire_type_name(WireType type) {
     return "unknown";
 }
 
-WireType MsgpackReader::peek_type() const {
-    if (pos_ == end_) {
-        fail(DecodeErrc::kTruncated, "payload ends where a value should start");
-    }
-    const std::uint8_t b = *pos_;
-    if (b <= 0x7f || b >= 0xe0) return WireType::kInt;
-    if (b <= 0x8f) return WireType::kMap;
-    if (b <= 0x9f) return WireType::kArray;
-    if (b <= 0xbf) return WireType::kString;
-    switch (b) {
-        case 0xc0: return WireType::kNil;
-        case 0xc1: return WireType::kInvalid;
-        case 0xc2:
-        case 0xc3: return WireType::kBool;
-        case 0xc4:
-        case 0xc5:
-        case 0xc6: return WireType::kBinary;
-        case 0xc7:
-        case 0xc8:
-        case 0xc9: return WireType::kExtension;
-        case 0xca:
-        case 0xcb: return WireType::kFloat;
-        case 0xd9:
-        case 0xda:
-        case 0xdb: return WireType::kString;
-        case 0xdc:
-        case 0xdd: return WireType::kArray;
-        case 0xde:
-        case 0xdf: return WireType::kMap;
-        default: break;
-    }
-    if (b >= 0xcc && b <= 0xd3) return WireType::kInt;
-    return WireType::kExtension;  // 0xd4..0xd8 fixext
+void MsgpackReader::fail_end() const {
+    fail(DecodeErrc::kTruncated, "payload ends where a value should start");
 }
 
 void MsgpackReader::fail(DecodeErrc code, std::string detail) const {
@@ -88,26 +57,16 @@ std::uint64_t MsgpackReader::take_be(std::size_t width) {
     return v;
 }
 
-std::string_view MsgpackReader::take_bytes(std::size_t length) {
-    if (remaining() < length) {
-        fail(DecodeErrc::kLengthExceedsInput, "declared length " + std::to_string(length) +
-                                                  " exceeds the " + std::to_string(remaining()) +
-                                                  " bytes left");
-    }
-    std::string_view out(reinterpret_cast<const char*>(pos_), length);
-    pos_ += length;
-    return out;
+void MsgpackReader::fail_length(std::size_t length) const {
+    fail(DecodeErrc::kLengthExceedsInput, "declared length " + std::to_string(length) +
+                                              " exceeds the " + std::to_string(remaining()) +
+                                              " bytes left");
 }
 
-std::uint32_t MsgpackReader::checked_count(std::uint64_t count, std::size_t min_bytes_each) {
-    // Every element takes at least one byte, so a count beyond what is left is a lie; checking
-    // here bounds every reservation the decoder makes by the payload's own size.
-    if (count > remaining() / min_bytes_each) {
-        fail(DecodeErrc::kLengthExceedsInput, "declares " + std::to_string(count) +
-                                                  " elements but only " +
-                                                  std::to_string(remaining()) + " bytes are left");
-    }
-    return static_cast<std::uint32_t>(count);
+void MsgpackReader::fail_count(std::uint64_t count) const {
+    fail(DecodeErrc::kLengthExceedsInput, "declares " + std::to_string(count) +
+                                              " elements but only " + std::to_string(remaining()) +
+                                              " bytes are left");
 }
 
 void MsgpackReader::read_nil() {
@@ -117,14 +76,6 @@ void MsgpackReader::read_nil() {
     ++pos_;
 }
 
-bool MsgpackReader::try_read_nil() {
-    if (pos_ != end_ && *pos_ == 0xc0) {
-        ++pos_;
-        return true;
-    }
-    return false;
-}
-
 bool MsgpackReader::read_bool() {
     if (peek_type() != WireType::kBool) {
         fail_type("bool");
@@ -132,7 +83,7 @@ bool MsgpackReader::read_bool() {
     return take_byte() == 0xc3;
 }
 
-WireInt MsgpackReader::read_int() {
+WireInt MsgpackReader::read_int_slow() {
     if (peek_type() != WireType::kInt) {
         fail_type("int");
     }
@@ -176,7 +127,7 @@ double MsgpackReader::read_number() {
     return d;
 }
 
-std::string_view MsgpackReader::read_string() {
+std::string_view MsgpackReader::read_string_slow() {
     if (peek_type() != WireType::kString) {
         fail_type("str");
     }
@@ -198,22 +149,18 @@ std::string_view MsgpackReader::read_binary() {
     return take_bytes(static_cast<std::size_t>(take_be(std::size_t{1} << (b - 0xc4))));
 }
 
-std::uint32_t MsgpackReader::read_array_header() {
-    if (peek_type() != WireType::kArray) {
-        fail_type("array");
+std::uint32_t MsgpackReader::read_container_header_slow(WireType type) {
+    if (peek_type() != type) {
+        fail_type(type == WireType::kArray ? "array" : "map");
     }
     const std::uint8_t b = take_byte();
-    const std::uint64_t count = b <= 0x9f ? (b & 0x0fu) : take_be(b == 0xdc ? 2 : 4);
-    return checked_count(count, 1);
-}
-
-std::uint32_t MsgpackReader::read_map_header() {
-    if (peek_type() != WireType::kMap) {
-        fail_type("map");
+    std::uint64_t count = 0;
+    if (b < 0xa0) {
+        count = b & 0x0fu;  // fixmap / fixarray
+    } else {
+        count = take_be(b == 0xdc || b == 0xde ? 2 : 4);
     }
-    const std::uint8_t b = take_byte();
-    const std::uint64_t count = b <= 0x8f ? (b & 0x0fu) : take_be(b == 0xde ? 2 : 4);
-    return checked_count(count, 2);
+    return checked_count(count, type == WireType::kArray ? 1 : 2);
 }
 
 void MsgpackReader::skip_extension_body(std::uint8_t marker) {

@@ -23,8 +23,17 @@ public:
 
     BlockHash() = default;
 
-    static BlockHash from_unsigned(std::uint64_t value);
-    static BlockHash from_signed(std::int64_t value);
+    static BlockHash from_unsigned(std::uint64_t value) {
+        BlockHash h;
+        h.bits_ = value;
+        return h;
+    }
+    static BlockHash from_signed(std::int64_t value) {
+        BlockHash h;
+        h.bits_ = static_cast<std::uint64_t>(value);
+        h.negative_ = value < 0;
+        return h;
+    }
     /// Throws std::invalid_argument when size is 0 or above kMaxDigestSize.
     static BlockHash from_digest(const std::uint8_t* data, std::size_t size);
 

@@ -1,0 +1,171 @@
+#include "stream_sequencer.h"
+
+#include <iterator>
+#include <utility>
+
+namespace kvevents::detail {
+
+StreamSequencer::StreamSequencer(SequencerSink& sink,
+                                 bool replay_available,
+                                 std::optional<std::uint64_t> start_sequence,
+                                 std::size_t max_buffered)
+    : sink_(sink),
+      replay_available_(replay_available),
+      start_sequence_(start_sequence),
+      max_buffered_(max_buffered == 0 ? 1 : max_buffered) {}
+
+void StreamSequencer::start() {
+    if (!start_sequence_) return;
+    next_ = start_sequence_;
+    if (replay_available_) {
+        begin_replay(*next_);
+    }
+}
+
+void StreamSequencer::begin_replay(std::uint64_t from) {
+    replay_in_flight_ = true;
+    replay_from_ = from;
+    replay_progress_ = false;
+    replay_saw_first_ = false;
+    sink_.request_replay(from);
+}
+
+void StreamSequencer::deliver_in_order(RawBatch& batch) {
+    next_ = batch.sequence + 1;
+    sink_.deliver(batch);
+}
+
+void StreamSequencer::hold(RawBatch batch) {
+    const std::uint64_t seq = batch.sequence;
+    if (pending_.count(seq) != 0) {
+        sink_.duplicate_dropped(seq);
+        return;
+    }
+    if (pending_.size() >= max_buffered_) {
+        // Keep the oldest: they are next to deliver. The newest can be fetched again by replay.
+        auto newest = std::prev(pending_.end());
+        if (newest->first < seq) {
+            sink_.buffer_overflow(seq);
+            return;
+        }
+        sink_.buffer_overflow(newest->first);
+        pending_.erase(newest);
+    }
+    pending_.emplace(seq, std::move(batch));
+}
+
+void StreamSequencer::flush_contiguous() {
+    while (!pending_.empty()) {
+        auto first = pending_.begin();
+        if (next_ && first->first < *next_) {
+            sink_.duplicate_dropped(first->first);
+        } else if (!next_ || first->first == *next_) {
+            deliver_in_order(first->second);
+        } else {
+            return;
+        }
+        pending_.erase(first);
+    }
+}
+
+void StreamSequencer::restart(const RawBatch& first_of_new_incarnation) {
+    sink_.publisher_restarted(first_of_new_incarnation.sequence);
+    pending_.clear();
+    replay_in_flight_ = false;
+    backoff_ = false;
+    next_ = 0;
+}
+
+void StreamSequencer::on_live(RawBatch batch) {
+    const std::uint64_t seq = batch.sequence;
+    if (last_live_ && seq <= *last_live_) {
+        // The live stream never repeats or goes back within one publisher's life.
+        restart(batch);
+    }
+    last_live_ = seq;
+    if (!next_) {
+        next_ = seq;  // no start-up replay: begin with the first live batch
+    }
+    if (seq < *next_) {
+        sink_.duplicate_dropped(seq);  // already delivered from replay
+        return;
+    }
+    if (replay_in_flight_) {
+        hold(std::move(batch));
+        return;
+    }
+    if (seq == *next_ && pending_.empty()) {
+        deliver_in_order(batch);
+        return;
+    }
+    if (seq > *next_ && pending_.empty()) {
+        sink_.gap_detected(*next_, seq);
+    }
+    hold(std::move(batch));
+    flush_contiguous();
+    if (pending_.empty()) return;
+    if (replay_available_ && !backoff_) {
+        begin_replay(*next_);
+    } else {
+        give_up_hole();
+    }
+}
+
+void StreamSequencer::on_replay_batch(RawBatch batch) {
+    if (!replay_in_flight_) {
+        // A late reply to an abandoned replay: its batches are either delivered already or
+        // will be asked for again; taking them now could interleave two replays.
+        sink_.duplicate_dropped(batch.sequence);
+        return;
+    }
+    const bool first_of_replay = !replay_saw_first_;
+    replay_saw_first_ = true;
+    const std::uint64_t seq = batch.sequence;
+    if (seq < *next_) {
+        sink_.duplicate_dropped(seq);
+        return;
+    }
+    if (seq > *next_) {
+        if (!first_of_replay) {
+            hold(std::move(batch));  // the publisher dropped replies mid-stream; ask again later
+            return;
+        }
+        // The publisher no longer holds what was asked for: its history starts here.
+        sink_.unrecoverable(*next_, seq - 1);
+        next_ = seq;
+    }
+    replay_progress_ = true;
+    deliver_in_order(batch);
+    flush_contiguous();
+}
+
+void StreamSequencer::on_replay_end() { after_replay(false); }
+
+void StreamSequencer::on_replay_timeout() { after_replay(true); }
+
+void StreamSequencer::after_replay(bool timed_out) {
+    if (!replay_in_flight_) return;
+    replay_in_flight_ = false;
+    flush_contiguous();
+    if (timed_out && !replay_progress_) {
+        backoff_ = true;  // the replay endpoint is not answering: stop holding live batches
+    }
+    if (pending_.empty()) return;
+    if (replay_progress_) {
+        begin_replay(*next_);  // replies were lost in transit; the rest may still be there
+    } else {
+        give_up_hole();
+    }
+}
+
+void StreamSequencer::give_up_hole() {
+    if (pending_.empty() || !next_) return;
+    const std::uint64_t first_held = pending_.begin()->first;
+    if (first_held > *next_) {
+        sink_.unrecoverable(*next_, first_held - 1);
+        next_ = first_held;
+    }
+    flush_contiguous();
+}
+
+}  // namespace kvevents::detail

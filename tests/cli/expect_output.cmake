@@ -1,0 +1,16 @@
+# Runs COMMAND (a ;-list), checks its exit status against EXPECT_STATUS, and, when given,
+# compares stdout with EXPECT_STDOUT_FILE and checks stderr matches EXPECT_STDERR_REGEX.
+separate_arguments(cmd UNIX_COMMAND "${COMMAND}")
+execute_process(COMMAND ${cmd} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT status EQUAL EXPECT_STATUS)
+    message(FATAL_ERROR "exit status ${status}, expected ${EXPECT_STATUS}\nstdout:\n${out}\nstderr:\n${err}")
+endif()
+if(EXPECT_STDOUT_FILE)
+    file(READ "${EXPECT_STDOUT_FILE}" expected)
+    if(NOT out STREQUAL expected)
+        message(FATAL_ERROR "stdout differs from ${EXPECT_STDOUT_FILE}\ngot:\n${out}")
+    endif()
+endif()
+if(EXPECT_STDERR_REGEX AND NOT err MATCHES "${EXPECT_STDERR_REGEX}")
+    message(FATAL_ERROR "stderr does not match '${EXPECT_STDERR_REGEX}':\n${err}")
+endif()
