@@ -1,8 +1,8 @@
 // Decoder throughput against the object-tree approach, on identical bytes in the same run.
 // Read the ratio of BM_Decode/<case> to BM_Baseline/<case> items_per_second.
-#include <benchmark/benchmark.h>
-
 #include <string>
+
+#include <benchmark/benchmark.h>
 
 #include <kvevents/decode.h>
 #include <kvevents/testing/encoder.h>
@@ -45,8 +45,12 @@ kvevents::EventBatch decode_baseline(const std::string& p) {
     return kvevents::bench::decode_via_object_tree(p.data(), p.size());
 }
 
-void BM_Decode(benchmark::State& state, WireEra era) { run(state, era, decode_kvevents); }
-void BM_Baseline(benchmark::State& state, WireEra era) { run(state, era, decode_baseline); }
+void BM_Decode(benchmark::State& state, WireEra era) {
+    run(state, era, decode_kvevents);
+}
+void BM_Baseline(benchmark::State& state, WireEra era) {
+    run(state, era, decode_baseline);
+}
 
 BENCHMARK_CAPTURE(BM_Decode, map_era, WireEra::kMapEvents);
 BENCHMARK_CAPTURE(BM_Baseline, map_era, WireEra::kMapEvents);

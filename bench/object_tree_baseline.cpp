@@ -1,8 +1,9 @@
 #include "object_tree_baseline.h"
 
-#include <msgpack.hpp>
 #include <string>
 #include <string_view>
+
+#include <msgpack.hpp>
 
 namespace kvevents::bench {
 namespace {
@@ -12,7 +13,8 @@ BlockHash to_hash(const msgpack::object& o) {
         return BlockHash::from_digest(reinterpret_cast<const std::uint8_t*>(o.via.bin.ptr),
                                       o.via.bin.size);
     }
-    if (o.type == msgpack::type::NEGATIVE_INTEGER) return BlockHash::from_signed(o.via.i64);
+    if (o.type == msgpack::type::NEGATIVE_INTEGER)
+        return BlockHash::from_signed(o.via.i64);
     return BlockHash::from_unsigned(o.as<std::uint64_t>());
 }
 
@@ -25,34 +27,48 @@ std::vector<BlockHash> to_hashes(const msgpack::object& o) {
 
 template <class T>
 std::optional<T> opt(const msgpack::object& o) {
-    if (o.is_nil()) return std::nullopt;
+    if (o.is_nil())
+        return std::nullopt;
     return o.as<T>();
 }
 
 void set_stored(BlockStored& ev, std::string_view key, const msgpack::object& v) {
-    if (key == "block_hashes") ev.block_hashes = to_hashes(v);
-    else if (key == "parent_block_hash") ev.parent_block_hash = v.is_nil() ? std::nullopt : std::optional(to_hash(v));
-    else if (key == "token_ids") ev.token_ids = v.as<std::vector<std::int64_t>>();
-    else if (key == "block_size") ev.block_size = opt<std::int64_t>(v);
-    else if (key == "lora_id") ev.lora_id = opt<std::int64_t>(v);
-    else if (key == "medium") ev.medium = opt<std::string>(v);
-    else if (key == "lora_name") ev.lora_name = opt<std::string>(v);
-    else if (key == "group_idx") ev.group_idx = opt<std::int64_t>(v);
-    else if (key == "kv_cache_spec_kind") ev.kv_cache_spec_kind = opt<std::string>(v);
-    else if (key == "kv_cache_spec_sliding_window") ev.kv_cache_spec_sliding_window = opt<std::int64_t>(v);
+    if (key == "block_hashes")
+        ev.block_hashes = to_hashes(v);
+    else if (key == "parent_block_hash")
+        ev.parent_block_hash = v.is_nil() ? std::nullopt : std::optional(to_hash(v));
+    else if (key == "token_ids")
+        ev.token_ids = v.as<std::vector<std::int64_t>>();
+    else if (key == "block_size")
+        ev.block_size = opt<std::int64_t>(v);
+    else if (key == "lora_id")
+        ev.lora_id = opt<std::int64_t>(v);
+    else if (key == "medium")
+        ev.medium = opt<std::string>(v);
+    else if (key == "lora_name")
+        ev.lora_name = opt<std::string>(v);
+    else if (key == "group_idx")
+        ev.group_idx = opt<std::int64_t>(v);
+    else if (key == "kv_cache_spec_kind")
+        ev.kv_cache_spec_kind = opt<std::string>(v);
+    else if (key == "kv_cache_spec_sliding_window")
+        ev.kv_cache_spec_sliding_window = opt<std::int64_t>(v);
 }
 
 void set_removed(BlockRemoved& ev, std::string_view key, const msgpack::object& v) {
-    if (key == "block_hashes") ev.block_hashes = to_hashes(v);
-    else if (key == "medium") ev.medium = opt<std::string>(v);
-    else if (key == "group_idx") ev.group_idx = opt<std::int64_t>(v);
+    if (key == "block_hashes")
+        ev.block_hashes = to_hashes(v);
+    else if (key == "medium")
+        ev.medium = opt<std::string>(v);
+    else if (key == "group_idx")
+        ev.group_idx = opt<std::int64_t>(v);
 }
 
-constexpr const char* kStoredOrder[] = {"",          "block_hashes", "parent_block_hash",
-                                        "token_ids", "block_size",   "lora_id",
-                                        "medium",    "lora_name",    "extra_keys",
-                                        "group_idx", "kv_cache_spec_kind",
-                                        "kv_cache_spec_sliding_window"};
+constexpr const char* kStoredOrder[] = {
+    "",          "block_hashes",       "parent_block_hash",
+    "token_ids", "block_size",         "lora_id",
+    "medium",    "lora_name",          "extra_keys",
+    "group_idx", "kv_cache_spec_kind", "kv_cache_spec_sliding_window"};
 constexpr const char* kRemovedOrder[] = {"", "block_hashes", "medium", "group_idx"};
 
 Event to_event(const msgpack::object& o) {
@@ -83,12 +99,14 @@ Event to_event(const msgpack::object& o) {
     const auto type = a.ptr[0].as<std::string_view>();
     if (type == "BlockStored") {
         BlockStored ev;
-        for (std::uint32_t i = 1; i < a.size && i < 12; ++i) set_stored(ev, kStoredOrder[i], a.ptr[i]);
+        for (std::uint32_t i = 1; i < a.size && i < 12; ++i)
+            set_stored(ev, kStoredOrder[i], a.ptr[i]);
         return ev;
     }
     if (type == "BlockRemoved") {
         BlockRemoved ev;
-        for (std::uint32_t i = 1; i < a.size && i < 4; ++i) set_removed(ev, kRemovedOrder[i], a.ptr[i]);
+        for (std::uint32_t i = 1; i < a.size && i < 4; ++i)
+            set_removed(ev, kRemovedOrder[i], a.ptr[i]);
         return ev;
     }
     return AllBlocksCleared{};
@@ -106,7 +124,8 @@ EventBatch decode_via_object_tree(const char* data, std::size_t size) {
     for (std::uint32_t i = 0; i < events.via.array.size; ++i) {
         batch.events.push_back(to_event(events.via.array.ptr[i]));
     }
-    if (root.via.array.size > 2) batch.data_parallel_rank = opt<std::int64_t>(root.via.array.ptr[2]);
+    if (root.via.array.size > 2)
+        batch.data_parallel_rank = opt<std::int64_t>(root.via.array.ptr[2]);
     return batch;
 }
 

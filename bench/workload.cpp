@@ -28,7 +28,8 @@ EventBatch realistic_batch(std::uint64_t salt) {
     }
     for (int r = 0; r < kRemoves; ++r) {
         BlockRemoved ev;
-        ev.block_hashes.push_back(BlockHash::from_unsigned(next_hash - static_cast<std::uint64_t>(r)));
+        ev.block_hashes.push_back(
+            BlockHash::from_unsigned(next_hash - static_cast<std::uint64_t>(r)));
         ev.medium = "GPU";
         ev.group_idx = 0;
         batch.events.emplace_back(std::move(ev));

@@ -24,7 +24,9 @@ BlockHash BlockHash::from_digest(const std::uint8_t* data, std::size_t size) {
     return h;
 }
 
-std::uint64_t BlockHash::to_u64() const { return bits_; }
+std::uint64_t BlockHash::to_u64() const {
+    return bits_;
+}
 
 std::string BlockHash::to_string() const {
     if (is_integer()) {
@@ -40,14 +42,18 @@ std::string BlockHash::to_string() const {
 }
 
 bool operator==(const BlockHash& a, const BlockHash& b) {
-    if (a.kind_ != b.kind_) return false;
-    if (a.is_integer()) return a.bits_ == b.bits_;
+    if (a.kind_ != b.kind_)
+        return false;
+    if (a.is_integer())
+        return a.bits_ == b.bits_;
     return a.size_ == b.size_ && std::memcmp(a.bytes_.data(), b.bytes_.data(), a.size_) == 0;
 }
 
 bool operator<(const BlockHash& a, const BlockHash& b) {
-    if (a.kind_ != b.kind_) return a.is_integer();
-    if (a.is_integer()) return a.bits_ < b.bits_;
+    if (a.kind_ != b.kind_)
+        return a.is_integer();
+    if (a.is_integer())
+        return a.bits_ < b.bits_;
     return std::lexicographical_compare(a.bytes_.begin(), a.bytes_.begin() + a.size_,
                                         b.bytes_.begin(), b.bytes_.begin() + b.size_);
 }

@@ -20,16 +20,26 @@ using detail::WireType;
 
 const char* to_string(DecodeErrc code) {
     switch (code) {
-        case DecodeErrc::kTruncated: return "truncated";
-        case DecodeErrc::kLengthExceedsInput: return "length exceeds input";
-        case DecodeErrc::kTrailingBytes: return "trailing bytes";
-        case DecodeErrc::kInvalidByte: return "invalid byte";
-        case DecodeErrc::kWrongType: return "wrong type";
-        case DecodeErrc::kBadEnvelope: return "bad envelope";
-        case DecodeErrc::kBadEvent: return "bad event";
-        case DecodeErrc::kTooDeep: return "too deep";
-        case DecodeErrc::kBadHash: return "bad hash";
-        case DecodeErrc::kOutOfRange: return "out of range";
+        case DecodeErrc::kTruncated:
+            return "truncated";
+        case DecodeErrc::kLengthExceedsInput:
+            return "length exceeds input";
+        case DecodeErrc::kTrailingBytes:
+            return "trailing bytes";
+        case DecodeErrc::kInvalidByte:
+            return "invalid byte";
+        case DecodeErrc::kWrongType:
+            return "wrong type";
+        case DecodeErrc::kBadEnvelope:
+            return "bad envelope";
+        case DecodeErrc::kBadEvent:
+            return "bad event";
+        case DecodeErrc::kTooDeep:
+            return "too deep";
+        case DecodeErrc::kBadHash:
+            return "bad hash";
+        case DecodeErrc::kOutOfRange:
+            return "out of range";
     }
     return "unknown";
 }
@@ -110,10 +120,8 @@ constexpr FieldName kStoredFields[] = {
 };
 
 constexpr FieldName kRemovedFields[] = {
-    {"block_hashes", kRemovedBlockHashes},
-    {"medium", kRemovedMedium},
-    {"group_idx", kRemovedGroupIdx},
-    {"locality", kRemovedLocality},
+    {"block_hashes", kRemovedBlockHashes}, {"medium", kRemovedMedium},
+    {"group_idx", kRemovedGroupIdx},       {"locality", kRemovedLocality},
     {"ownership", kRemovedOwnership},
 };
 
@@ -123,7 +131,8 @@ template <std::size_t N>
 int field_id(const FieldName (&table)[N], std::string_view key, int unknown) {
     const char first = key.empty() ? '\0' : key.front();
     for (const FieldName& f : table) {
-        if (f.name.size() == key.size() && f.name.front() == first && f.name == key) return f.id;
+        if (f.name.size() == key.size() && f.name.front() == first && f.name == key)
+            return f.id;
     }
     return unknown;
 }
@@ -144,7 +153,8 @@ public:
         events_.emplace_back(std::in_place_type<T>);
     }
     ~EventSlot() {
-        if (!kept_) events_.pop_back();
+        if (!kept_)
+            events_.pop_back();
     }
     EventSlot(const EventSlot&) = delete;
     EventSlot& operator=(const EventSlot&) = delete;
@@ -211,9 +221,9 @@ private:
         } else if (root == WireType::kInvalid) {
             reader_.fail_type("array or map");  // kInvalidByte, as for 0xc1 anywhere else
         } else {
-            reader_.fail(DecodeErrc::kBadEnvelope, std::string("root is ") +
-                                                       detail::wire_type_name(root) +
-                                                       ", expected array or map");
+            reader_.fail(
+                DecodeErrc::kBadEnvelope,
+                std::string("root is ") + detail::wire_type_name(root) + ", expected array or map");
         }
     }
 
@@ -270,7 +280,11 @@ private:
     void decode_events() {
         set_field("events");
         const std::uint32_t count = reader_.read_array_header();
-        out_.batch.events.reserve(bounded_reserve(count, reader_));
+        // The smallest event that is kept, ["BlockStored",[]], takes 14 bytes: reserving by that
+        // keeps a payload of tiny junk events from reserving 680 bytes per byte.
+        constexpr std::size_t kSmallestKeptEvent = 14;
+        out_.batch.events.reserve(
+            std::min<std::size_t>(count, reader_.remaining() / kSmallestKeptEvent));
         for (std::uint32_t i = 0; i < count; ++i) {
             // Decode in place; only when an event is bad, step over it from its start, so
             // one malformed event costs its own slot and its valid siblings are kept. An
@@ -321,7 +335,8 @@ private:
     void note_unknown(std::string_view tag) {
         ++out_.unknown_events;
         auto& tags = out_.unknown_tags;
-        if (tags.size() < kMaxUnknownTagsKept && std::find(tags.begin(), tags.end(), tag) == tags.end()) {
+        if (tags.size() < kMaxUnknownTagsKept &&
+            std::find(tags.begin(), tags.end(), tag) == tags.end()) {
             tags.emplace_back(tag);
         }
     }
@@ -350,15 +365,22 @@ private:
             EventSlot<BlockRemoved> slot(out_.batch.events);
             BlockRemoved& ev = slot.get();
             for (std::uint32_t pos = 1; pos < size; ++pos) {
-                const int id = pos < kRemovedPositionalEnd ? static_cast<int>(pos) : kRemovedUnknown;
+                const int id =
+                    pos < kRemovedPositionalEnd ? static_cast<int>(pos) : kRemovedUnknown;
                 read_removed_field(r, id, "", ev);
             }
             require_hashes(r, size > 1, "BlockRemoved");
             slot.keep();
-        } else if (tag == "AllBlocksCleared") {
-            out_.batch.events.emplace_back(AllBlocksCleared{});
         } else {
-            note_unknown(tag);
+            // Nothing to read, but the reader must end up past the event's extra elements.
+            for (std::uint32_t pos = 1; pos < size; ++pos) {
+                r.skip(limits_.max_depth);
+            }
+            if (tag == "AllBlocksCleared") {
+                out_.batch.events.emplace_back(AllBlocksCleared{});
+            } else {
+                note_unknown(tag);
+            }
         }
     }
 
@@ -415,10 +437,15 @@ private:
             });
             require_hashes(r, have_hashes, "BlockRemoved");
             slot.keep();
-        } else if (tag == "AllBlocksCleared") {
-            out_.batch.events.emplace_back(AllBlocksCleared{});
         } else {
-            note_unknown(tag);
+            // Nothing to read, but the reader must end up past all of the event's entries.
+            r = start;
+            r.skip(limits_.max_depth);
+            if (tag == "AllBlocksCleared") {
+                out_.batch.events.emplace_back(AllBlocksCleared{});
+            } else {
+                note_unknown(tag);
+            }
         }
     }
 
@@ -439,37 +466,80 @@ private:
     void read_stored_field(MsgpackReader& r, int id, std::string_view key, BlockStored& ev) {
         set_field(id == kStoredUnknown ? "" : field_label(kStoredFields, id));
         switch (id) {
-            case kStoredBlockHashes: read_hash_list(r, ev.block_hashes); break;
+            case kStoredBlockHashes:
+                read_hash_list(r, ev.block_hashes);
+                break;
             case kStoredParent:
                 ev.parent_block_hash.reset();
-                if (!r.try_read_nil()) ev.parent_block_hash = read_hash(r);
+                if (!r.try_read_nil())
+                    ev.parent_block_hash = read_hash(r);
                 break;
-            case kStoredTokenIds: read_token_ids(r, ev); break;
-            case kStoredBlockSize: ev.block_size = read_optional_int(r); break;
-            case kStoredLoraId: ev.lora_id = read_optional_int(r); break;
-            case kStoredMedium: ev.medium = read_optional_string(r); break;
-            case kStoredLoraName: ev.lora_name = read_optional_string(r); break;
-            case kStoredExtraKeys: read_extra_keys(r, ev.extra_keys); break;
-            case kStoredGroupIdx: ev.group_idx = read_optional_int(r); break;
-            case kStoredSpecKind: ev.kv_cache_spec_kind = read_optional_string(r); break;
-            case kStoredSlidingWindow: ev.kv_cache_spec_sliding_window = read_optional_int(r); break;
-            case kStoredLocality: ev.locality = read_optional_string(r); break;
-            case kStoredOwnership: ev.ownership = read_optional_value(r); break;
-            case kStoredSessionId: ev.session_id = read_optional_value(r); break;
-            case kStoredCacheSalt: ev.cache_salt = read_optional_string(r); break;
-            default: keep_unknown(r, key, ev.other_fields); break;
+            case kStoredTokenIds:
+                read_token_ids(r, ev);
+                break;
+            case kStoredBlockSize:
+                ev.block_size = read_optional_int(r);
+                break;
+            case kStoredLoraId:
+                ev.lora_id = read_optional_int(r);
+                break;
+            case kStoredMedium:
+                ev.medium = read_optional_string(r);
+                break;
+            case kStoredLoraName:
+                ev.lora_name = read_optional_string(r);
+                break;
+            case kStoredExtraKeys:
+                read_extra_keys(r, ev.extra_keys);
+                break;
+            case kStoredGroupIdx:
+                ev.group_idx = read_optional_int(r);
+                break;
+            case kStoredSpecKind:
+                ev.kv_cache_spec_kind = read_optional_string(r);
+                break;
+            case kStoredSlidingWindow:
+                ev.kv_cache_spec_sliding_window = read_optional_int(r);
+                break;
+            case kStoredLocality:
+                ev.locality = read_optional_string(r);
+                break;
+            case kStoredOwnership:
+                ev.ownership = read_optional_value(r);
+                break;
+            case kStoredSessionId:
+                ev.session_id = read_optional_value(r);
+                break;
+            case kStoredCacheSalt:
+                ev.cache_salt = read_optional_string(r);
+                break;
+            default:
+                keep_unknown(r, key, ev.other_fields);
+                break;
         }
     }
 
     void read_removed_field(MsgpackReader& r, int id, std::string_view key, BlockRemoved& ev) {
         set_field(id == kRemovedUnknown ? "" : field_label(kRemovedFields, id));
         switch (id) {
-            case kRemovedBlockHashes: read_hash_list(r, ev.block_hashes); break;
-            case kRemovedMedium: ev.medium = read_optional_string(r); break;
-            case kRemovedGroupIdx: ev.group_idx = read_optional_int(r); break;
-            case kRemovedLocality: ev.locality = read_optional_string(r); break;
-            case kRemovedOwnership: ev.ownership = read_optional_value(r); break;
-            default: keep_unknown(r, key, ev.other_fields); break;
+            case kRemovedBlockHashes:
+                read_hash_list(r, ev.block_hashes);
+                break;
+            case kRemovedMedium:
+                ev.medium = read_optional_string(r);
+                break;
+            case kRemovedGroupIdx:
+                ev.group_idx = read_optional_int(r);
+                break;
+            case kRemovedLocality:
+                ev.locality = read_optional_string(r);
+                break;
+            case kRemovedOwnership:
+                ev.ownership = read_optional_value(r);
+                break;
+            default:
+                keep_unknown(r, key, ev.other_fields);
+                break;
         }
     }
 
@@ -535,14 +605,16 @@ private:
     }
 
     static std::int64_t to_int64(MsgpackReader& r, WireInt v) {
-        if (!v.negative && v.bits > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        if (!v.negative &&
+            v.bits > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
             r.fail(DecodeErrc::kOutOfRange, std::to_string(v.bits) + " does not fit in int64");
         }
         return static_cast<std::int64_t>(v.bits);
     }
 
     static std::optional<std::int64_t> read_optional_int(MsgpackReader& r) {
-        if (r.try_read_nil()) return std::nullopt;
+        if (r.try_read_nil())
+            return std::nullopt;
         if (r.peek_type() != WireType::kInt) {
             r.fail_type("int or nil");
         }
@@ -557,7 +629,8 @@ private:
     }
 
     static std::optional<std::string> read_optional_string(MsgpackReader& r) {
-        if (r.try_read_nil()) return std::nullopt;
+        if (r.try_read_nil())
+            return std::nullopt;
         if (r.peek_type() != WireType::kString) {
             r.fail_type("str or nil");
         }
@@ -565,14 +638,17 @@ private:
     }
 
     std::optional<Value> read_optional_value(MsgpackReader& r) {
-        if (r.try_read_nil()) return std::nullopt;
+        if (r.try_read_nil())
+            return std::nullopt;
         return read_value(r, 0);
     }
 
     Value read_value(MsgpackReader& r, std::size_t depth) {
         Value v;
         switch (r.peek_type()) {
-            case WireType::kNil: r.read_nil(); break;
+            case WireType::kNil:
+                r.read_nil();
+                break;
             case WireType::kBool:
                 v.kind = Value::Kind::kBool;
                 v.boolean = r.read_bool();
@@ -587,7 +663,9 @@ private:
                 v.kind = Value::Kind::kFloat;
                 v.float_value = r.read_number();
                 break;
-            case WireType::kString: v = Value::string(std::string(r.read_string())); break;
+            case WireType::kString:
+                v = Value::string(std::string(r.read_string()));
+                break;
             case WireType::kBinary:
                 v.kind = Value::Kind::kBytes;
                 v.text = std::string(r.read_binary());
@@ -595,8 +673,8 @@ private:
             case WireType::kArray:
             case WireType::kMap: {
                 if (depth >= limits_.max_depth) {
-                    r.fail(DecodeErrc::kTooDeep, "nesting deeper than " +
-                                                     std::to_string(limits_.max_depth) + " levels");
+                    r.fail(DecodeErrc::kTooDeep,
+                           "nesting deeper than " + std::to_string(limits_.max_depth) + " levels");
                 }
                 const bool is_map = r.peek_type() == WireType::kMap;
                 const std::uint64_t count = is_map ? std::uint64_t{r.read_map_header()} * 2
@@ -609,14 +687,17 @@ private:
                 break;
             }
             case WireType::kExtension:
-            case WireType::kInvalid: r.fail_type("a plain msgpack value"); break;
+            case WireType::kInvalid:
+                r.fail_type("a plain msgpack value");
+                break;
         }
         return v;
     }
 
     void read_extra_keys(MsgpackReader& r, std::optional<std::vector<ExtraKeyEntry>>& out) {
         out.reset();
-        if (r.try_read_nil()) return;
+        if (r.try_read_nil())
+            return;
         const std::uint32_t count = r.read_array_header();
         std::vector<ExtraKeyEntry> entries;
         entries.reserve(bounded_reserve(count, r));
@@ -641,9 +722,11 @@ private:
         ev.token_id_pair_seconds.clear();
         ev.token_id_strings.clear();
         ev.token_id_form = TokenIdForm::kPlain;
-        if (r.try_read_nil()) return;
+        if (r.try_read_nil())
+            return;
         const std::uint32_t count = r.read_array_header();
-        if (count == 0) return;
+        if (count == 0)
+            return;
         const WireType first = r.peek_type();
         if (first == WireType::kArray) {
             ev.token_id_form = TokenIdForm::kBigram;

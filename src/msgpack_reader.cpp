@@ -6,16 +6,26 @@ namespace kvevents::detail {
 
 const char* wire_type_name(WireType type) {
     switch (type) {
-        case WireType::kNil: return "nil";
-        case WireType::kBool: return "bool";
-        case WireType::kInt: return "int";
-        case WireType::kFloat: return "float";
-        case WireType::kString: return "str";
-        case WireType::kBinary: return "bin";
-        case WireType::kArray: return "array";
-        case WireType::kMap: return "map";
-        case WireType::kExtension: return "ext";
-        case WireType::kInvalid: return "invalid byte 0xc1";
+        case WireType::kNil:
+            return "nil";
+        case WireType::kBool:
+            return "bool";
+        case WireType::kInt:
+            return "int";
+        case WireType::kFloat:
+            return "float";
+        case WireType::kString:
+            return "str";
+        case WireType::kBinary:
+            return "bin";
+        case WireType::kArray:
+            return "array";
+        case WireType::kMap:
+            return "map";
+        case WireType::kExtension:
+            return "ext";
+        case WireType::kInvalid:
+            return "invalid byte 0xc1";
     }
     return "unknown";
 }
@@ -88,14 +98,22 @@ WireInt MsgpackReader::read_int_slow() {
         fail_type("int");
     }
     const std::uint8_t b = take_byte();
-    if (b <= 0x7f) return {b, false};
-    if (b >= 0xe0) return {static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int8_t>(b))), true};
+    if (b <= 0x7f)
+        return {b, false};
+    if (b >= 0xe0)
+        return {static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int8_t>(b))),
+                true};
     switch (b) {
-        case 0xcc: return {take_be(1), false};
-        case 0xcd: return {take_be(2), false};
-        case 0xce: return {take_be(4), false};
-        case 0xcf: return {take_be(8), false};
-        default: break;
+        case 0xcc:
+            return {take_be(1), false};
+        case 0xcd:
+            return {take_be(2), false};
+        case 0xce:
+            return {take_be(4), false};
+        case 0xcf:
+            return {take_be(8), false};
+        default:
+            break;
     }
     // Signed forms: sign-extend, and mark negative only when the value really is below zero.
     const std::size_t width = std::size_t{1} << (b - 0xd0);
@@ -183,25 +201,40 @@ void MsgpackReader::skip(std::size_t max_depth) {
     const std::size_t limit = max_depth < 64 ? max_depth : 64;
     while (true) {
         while (owed == 0) {
-            if (depth == 0) return;
+            if (depth == 0)
+                return;
             owed = stack[--depth];
         }
         --owed;
         switch (peek_type()) {
-            case WireType::kInvalid: fail(DecodeErrc::kInvalidByte, "byte 0xc1 is never valid msgpack");
+            case WireType::kInvalid:
+                fail(DecodeErrc::kInvalidByte, "byte 0xc1 is never valid msgpack");
             case WireType::kNil:
-            case WireType::kBool: take_byte(); break;
-            case WireType::kInt: read_int(); break;
-            case WireType::kFloat: read_number(); break;
-            case WireType::kString: read_string(); break;
-            case WireType::kBinary: read_binary(); break;
-            case WireType::kExtension: skip_extension_body(take_byte()); break;
+            case WireType::kBool:
+                take_byte();
+                break;
+            case WireType::kInt:
+                read_int();
+                break;
+            case WireType::kFloat:
+                read_number();
+                break;
+            case WireType::kString:
+                read_string();
+                break;
+            case WireType::kBinary:
+                read_binary();
+                break;
+            case WireType::kExtension:
+                skip_extension_body(take_byte());
+                break;
             case WireType::kArray:
             case WireType::kMap: {
                 const bool is_map = peek_type() == WireType::kMap;
                 const std::uint64_t count = is_map ? std::uint64_t{read_map_header()} * 2
                                                    : std::uint64_t{read_array_header()};
-                if (count == 0) break;
+                if (count == 0)
+                    break;
                 if (depth >= limit) {
                     fail(DecodeErrc::kTooDeep,
                          "nesting deeper than " + std::to_string(limit) + " levels");

@@ -38,36 +38,50 @@ enum class WireType : std::uint8_t {
 const char* wire_type_name(WireType type);
 
 constexpr WireType classify_byte(std::uint8_t b) {
-    if (b <= 0x7f || b >= 0xe0) return WireType::kInt;
-    if (b <= 0x8f) return WireType::kMap;
-    if (b <= 0x9f) return WireType::kArray;
-    if (b <= 0xbf) return WireType::kString;
+    if (b <= 0x7f || b >= 0xe0)
+        return WireType::kInt;
+    if (b <= 0x8f)
+        return WireType::kMap;
+    if (b <= 0x9f)
+        return WireType::kArray;
+    if (b <= 0xbf)
+        return WireType::kString;
     switch (b) {
-        case 0xc0: return WireType::kNil;
-        case 0xc1: return WireType::kInvalid;
+        case 0xc0:
+            return WireType::kNil;
+        case 0xc1:
+            return WireType::kInvalid;
         case 0xc2:
-        case 0xc3: return WireType::kBool;
+        case 0xc3:
+            return WireType::kBool;
         case 0xc4:
         case 0xc5:
-        case 0xc6: return WireType::kBinary;
+        case 0xc6:
+            return WireType::kBinary;
         case 0xc7:
         case 0xc8:
-        case 0xc9: return WireType::kExtension;
+        case 0xc9:
+            return WireType::kExtension;
         case 0xca:
-        case 0xcb: return WireType::kFloat;
+        case 0xcb:
+            return WireType::kFloat;
         case 0xd9:
         case 0xda:
-        case 0xdb: return WireType::kString;
+        case 0xdb:
+            return WireType::kString;
         case 0xdc:
-        case 0xdd: return WireType::kArray;
+        case 0xdd:
+            return WireType::kArray;
         case 0xde:
-        case 0xdf: return WireType::kMap;
-        default: break;
+        case 0xdf:
+            return WireType::kMap;
+        default:
+            break;
     }
-    if (b >= 0xcc && b <= 0xd3) return WireType::kInt;
+    if (b >= 0xcc && b <= 0xd3)
+        return WireType::kInt;
     return WireType::kExtension;  // 0xd4..0xd8 fixext
 }
-
 
 // One lookup per value instead of a chain of range tests: this runs for every token id.
 constexpr std::array<WireType, 256> make_type_table() {
@@ -144,11 +158,14 @@ public:
                 ++p;
                 continue;
             }
-            if (b < 0xcc || b > 0xcf) break;
+            if (b < 0xcc || b > 0xcf)
+                break;
             const std::size_t width = std::size_t{1} << (b - 0xcc);
-            if (static_cast<std::size_t>(end_ - p) <= width) break;
+            if (static_cast<std::size_t>(end_ - p) <= width)
+                break;
             const std::uint64_t v = load_be(p + 1, width);
-            if (v > static_cast<std::uint64_t>(INT64_MAX)) break;
+            if (v > static_cast<std::uint64_t>(INT64_MAX))
+                break;
             out[n++] = static_cast<std::int64_t>(v);
             p += width + 1;
         }
@@ -159,7 +176,8 @@ public:
     /// Reads `width` (1, 2, 4 or 8) bytes big-endian; the caller has checked the bounds.
     static std::uint64_t load_be(const std::uint8_t* p, std::size_t width) {
         switch (width) {
-            case 1: return p[0];
+            case 1:
+                return p[0];
             case 2: {
                 std::uint16_t v;
                 std::memcpy(&v, p, 2);

@@ -15,7 +15,8 @@ StreamSequencer::StreamSequencer(SequencerSink& sink,
       max_buffered_(max_buffered == 0 ? 1 : max_buffered) {}
 
 void StreamSequencer::start() {
-    if (!start_sequence_) return;
+    if (!start_sequence_)
+        return;
     next_ = start_sequence_;
     if (replay_available_) {
         begin_replay(*next_);
@@ -33,6 +34,8 @@ void StreamSequencer::begin_replay(std::uint64_t from) {
 void StreamSequencer::deliver_in_order(RawBatch& batch) {
     next_ = batch.sequence + 1;
     sink_.deliver(batch);
+    last_delivered_ = batch.sequence;
+    last_payload_ = std::move(batch.payload);  // no longer needed by the sink; kept to verify
 }
 
 void StreamSequencer::hold(RawBatch batch) {
@@ -68,19 +71,53 @@ void StreamSequencer::flush_contiguous() {
     }
 }
 
-void StreamSequencer::restart(const RawBatch& first_of_new_incarnation) {
-    sink_.publisher_restarted(first_of_new_incarnation.sequence);
+void StreamSequencer::restart(std::uint64_t first_new_sequence) {
+    sink_.publisher_restarted(first_new_sequence);
     pending_.clear();
     replay_in_flight_ = false;
+    verifying_ = false;
     backoff_ = false;
     next_ = 0;
+    last_delivered_.reset();
+    last_payload_.clear();
+}
+
+void StreamSequencer::restart_found_by_replay(std::uint64_t first_new_sequence) {
+    restart(first_new_sequence);
+    last_live_.reset();
+    begin_replay(0);
+}
+
+void StreamSequencer::on_reconnected() {
+    if (!replay_available_ || backoff_ || replay_in_flight_ || !next_)
+        return;
+    if (last_delivered_) {
+        begin_replay(*last_delivered_);
+        verifying_ = true;
+    } else {
+        begin_replay(*next_);
+    }
+}
+
+// The first reply of a verifying replay: returns true when it was consumed here.
+bool StreamSequencer::verify_reply(const RawBatch& batch) {
+    verifying_ = false;
+    if (!last_delivered_ || batch.sequence != *last_delivered_) {
+        return false;  // the publisher no longer holds it: nothing to compare, carry on
+    }
+    if (batch.payload == last_payload_) {
+        sink_.duplicate_dropped(batch.sequence);
+        return true;
+    }
+    restart_found_by_replay(0);
+    return true;
 }
 
 void StreamSequencer::on_live(RawBatch batch) {
     const std::uint64_t seq = batch.sequence;
     if (last_live_ && seq <= *last_live_) {
         // The live stream never repeats or goes back within one publisher's life.
-        restart(batch);
+        restart(seq);
     }
     last_live_ = seq;
     if (!next_) {
@@ -103,7 +140,8 @@ void StreamSequencer::on_live(RawBatch batch) {
     }
     hold(std::move(batch));
     flush_contiguous();
-    if (pending_.empty()) return;
+    if (pending_.empty())
+        return;
     if (replay_available_ && !backoff_) {
         begin_replay(*next_);
     } else {
@@ -120,6 +158,9 @@ void StreamSequencer::on_replay_batch(RawBatch batch) {
     }
     const bool first_of_replay = !replay_saw_first_;
     replay_saw_first_ = true;
+    if (first_of_replay && verifying_ && verify_reply(batch)) {
+        return;
+    }
     const std::uint64_t seq = batch.sequence;
     if (seq < *next_) {
         sink_.duplicate_dropped(seq);
@@ -139,18 +180,31 @@ void StreamSequencer::on_replay_batch(RawBatch batch) {
     flush_contiguous();
 }
 
-void StreamSequencer::on_replay_end() { after_replay(false); }
+void StreamSequencer::on_replay_end() {
+    after_replay(false);
+}
 
-void StreamSequencer::on_replay_timeout() { after_replay(true); }
+void StreamSequencer::on_replay_timeout() {
+    after_replay(true);
+}
 
 void StreamSequencer::after_replay(bool timed_out) {
-    if (!replay_in_flight_) return;
+    if (!replay_in_flight_)
+        return;
+    if (verifying_ && !timed_out && !replay_saw_first_) {
+        // The publisher holds nothing from our last delivered batch on: it has fewer batches
+        // than we delivered, so it is a new incarnation.
+        restart_found_by_replay(0);
+        return;
+    }
+    verifying_ = false;
     replay_in_flight_ = false;
     flush_contiguous();
     if (timed_out && !replay_progress_) {
         backoff_ = true;  // the replay endpoint is not answering: stop holding live batches
     }
-    if (pending_.empty()) return;
+    if (pending_.empty())
+        return;
     if (replay_progress_) {
         begin_replay(*next_);  // replies were lost in transit; the rest may still be there
     } else {
@@ -159,7 +213,8 @@ void StreamSequencer::after_replay(bool timed_out) {
 }
 
 void StreamSequencer::give_up_hole() {
-    if (pending_.empty() || !next_) return;
+    if (pending_.empty() || !next_)
+        return;
     const std::uint64_t first_held = pending_.begin()->first;
     if (first_held > *next_) {
         sink_.unrecoverable(*next_, first_held - 1);

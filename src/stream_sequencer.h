@@ -58,6 +58,13 @@ public:
     void on_replay_timeout();
     /// The backoff after a failed replay has passed: gaps may be replayed again.
     void replay_backoff_over() { backoff_ = false; }
+    /// The live connection came back after a disconnect. With replay available, asks for the
+    /// last delivered batch again and everything after it: batches sent while disconnected are
+    /// fetched, and if the publisher's copy of the last batch differs (or it has none), the
+    /// publisher restarted while we were away, which the sequence alone cannot show once the new
+    /// incarnation has caught up.
+    void on_reconnected();
+
     bool replay_in_flight() const { return replay_in_flight_; }
     bool backoff_active() const { return backoff_; }
     std::optional<std::uint64_t> next_expected() const { return next_; }
@@ -70,21 +77,26 @@ private:
     void after_replay(bool timed_out);
     void begin_replay(std::uint64_t from);
     void give_up_hole();
-    void restart(const RawBatch& first_of_new_incarnation);
+    void restart(std::uint64_t first_new_sequence);
+    bool verify_reply(const RawBatch& batch);
+    void restart_found_by_replay(std::uint64_t first_new_sequence);
 
     SequencerSink& sink_;
     const bool replay_available_;
     const std::optional<std::uint64_t> start_sequence_;
     const std::size_t max_buffered_;
 
-    std::optional<std::uint64_t> next_;            // next sequence to deliver
-    std::optional<std::uint64_t> last_live_;       // highest live sequence seen this incarnation
-    std::map<std::uint64_t, RawBatch> pending_;    // received out of order, waiting for a hole
+    std::optional<std::uint64_t> next_;          // next sequence to deliver
+    std::optional<std::uint64_t> last_live_;     // highest live sequence seen this incarnation
+    std::map<std::uint64_t, RawBatch> pending_;  // received out of order, waiting for a hole
     bool replay_in_flight_ = false;
     std::uint64_t replay_from_ = 0;
-    bool replay_progress_ = false;                 // the current replay delivered something
-    bool replay_saw_first_ = false;                // the current replay sent its first batch
+    bool replay_progress_ = false;   // the current replay delivered something
+    bool replay_saw_first_ = false;  // the current replay sent its first batch
     bool backoff_ = false;
+    bool verifying_ = false;  // the current replay starts at the last delivered
+    std::optional<std::uint64_t> last_delivered_;
+    std::string last_payload_;  // the last delivered batch's bytes, for verification
 };
 
 }  // namespace kvevents::detail

@@ -59,8 +59,8 @@ int run_decode(const std::vector<std::string>& args) {
             std::cerr << "kvevents-cli decode: unknown option '" << arg << "'\n" << kUsage;
             return 2;
         } else if (have_path) {
-            std::cerr << "kvevents-cli decode: more than one input file ('" << path << "', '"
-                      << arg << "')\n";
+            std::cerr << "kvevents-cli decode: more than one input file ('" << path << "', '" << arg
+                      << "')\n";
             return 2;
         } else {
             path = arg;
@@ -86,7 +86,8 @@ int run_decode(const std::vector<std::string>& args) {
     std::string line;
     for (std::size_t line_no = 1; std::getline(in, line); ++line_no) {
         const auto first = line.find_first_not_of(" \t\r");
-        if (first == std::string::npos || line[first] == '#') continue;
+        if (first == std::string::npos || line[first] == '#')
+            continue;
         const std::string where = "line " + std::to_string(line_no);
         std::string payload;
         try {

@@ -60,17 +60,20 @@ class ExtraWriter {
 public:
     explicit ExtraWriter(JsonWriter& out) : out_(out) {}
     ~ExtraWriter() {
-        if (open_) out_.end_object();
+        if (open_)
+            out_.end_object();
     }
 
     template <class T>
     void field(const char* name, const std::optional<T>& v) {
-        if (!v) return;
+        if (!v)
+            return;
         key(name);
         write_optional(out_, v);
     }
     void extra_keys(const std::optional<std::vector<ExtraKeyEntry>>& keys) {
-        if (!keys) return;
+        if (!keys)
+            return;
         key("extra_keys");
         out_.begin_array();
         for (const ExtraKeyEntry& entry : *keys) {
@@ -109,13 +112,27 @@ private:
 
 void write_value_json(JsonWriter& out, const Value& value) {
     switch (value.kind) {
-        case Value::Kind::kNil: out.null(); break;
-        case Value::Kind::kBool: out.boolean(value.boolean); break;
-        case Value::Kind::kInt: out.number(value.int_value); break;
-        case Value::Kind::kUint: out.number(value.uint_value); break;
-        case Value::Kind::kFloat: out.number(value.float_value); break;
-        case Value::Kind::kString: out.string(value.text); break;
-        case Value::Kind::kBytes: out.hex_string(value.text); break;
+        case Value::Kind::kNil:
+            out.null();
+            break;
+        case Value::Kind::kBool:
+            out.boolean(value.boolean);
+            break;
+        case Value::Kind::kInt:
+            out.number(value.int_value);
+            break;
+        case Value::Kind::kUint:
+            out.number(value.uint_value);
+            break;
+        case Value::Kind::kFloat:
+            out.number(value.float_value);
+            break;
+        case Value::Kind::kString:
+            out.string(value.text);
+            break;
+        case Value::Kind::kBytes:
+            out.hex_string(value.text);
+            break;
         case Value::Kind::kArray:
             out.begin_array();
             for (const Value& item : value.items) write_value_json(out, item);

@@ -13,7 +13,7 @@ namespace kvevents::cli {
 
 /// Where a batch came from; printed ahead of each event's own keys.
 struct BatchOrigin {
-    std::optional<std::string> pod;  // printed as "pod" when set (subscribe)
+    std::optional<std::string> pod;    // printed as "pod" when set (subscribe)
     std::optional<std::uint64_t> seq;  // null when unknown (decode)
 };
 

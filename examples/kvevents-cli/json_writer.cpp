@@ -42,13 +42,21 @@ void JsonWriter::key(std::string_view name) {
     need_comma_ = false;
 }
 
-void JsonWriter::null() { raw("null"); }
+void JsonWriter::null() {
+    raw("null");
+}
 
-void JsonWriter::boolean(bool value) { raw(value ? "true" : "false"); }
+void JsonWriter::boolean(bool value) {
+    raw(value ? "true" : "false");
+}
 
-void JsonWriter::number(std::int64_t value) { raw(std::to_string(value)); }
+void JsonWriter::number(std::int64_t value) {
+    raw(std::to_string(value));
+}
 
-void JsonWriter::number(std::uint64_t value) { raw(std::to_string(value)); }
+void JsonWriter::number(std::uint64_t value) {
+    raw(std::to_string(value));
+}
 
 void JsonWriter::number(double value) {
     if (!std::isfinite(value)) {
@@ -67,11 +75,21 @@ void JsonWriter::string(std::string_view value) {
     for (const char c : value) {
         const auto b = static_cast<unsigned char>(c);
         switch (c) {
-            case '"': out_ += "\\\""; break;
-            case '\\': out_ += "\\\\"; break;
-            case '\n': out_ += "\\n"; break;
-            case '\r': out_ += "\\r"; break;
-            case '\t': out_ += "\\t"; break;
+            case '"':
+                out_ += "\\\"";
+                break;
+            case '\\':
+                out_ += "\\\\";
+                break;
+            case '\n':
+                out_ += "\\n";
+                break;
+            case '\r':
+                out_ += "\\r";
+                break;
+            case '\t':
+                out_ += "\\t";
+                break;
             default:
                 if (b < 0x20) {
                     out_ += "\\u00";
@@ -85,7 +103,9 @@ void JsonWriter::string(std::string_view value) {
     out_.push_back('"');
 }
 
-void JsonWriter::hex_string(std::string_view bytes) { string(testing::to_hex(bytes)); }
+void JsonWriter::hex_string(std::string_view bytes) {
+    string(testing::to_hex(bytes));
+}
 
 void JsonWriter::raw(std::string_view json) {
     before_value();

@@ -14,14 +14,14 @@ namespace kvevents {
 enum class DecodeErrc : std::uint8_t {
     kTruncated,           // the payload ends inside a value's header or scalar
     kLengthExceedsInput,  // a declared string/bin/array/map length runs past the payload's end
-    kTrailingBytes,   // bytes after the envelope
-    kInvalidByte,     // 0xc1, the byte msgpack never uses
-    kWrongType,       // a value of a type the field cannot hold
-    kBadEnvelope,     // root not an array/map, or missing ts/events
-    kBadEvent,        // event missing its tag or required fields
-    kTooDeep,         // nesting above DecodeLimits::max_depth
-    kBadHash,         // a digest of length 0 or above BlockHash::kMaxDigestSize
-    kOutOfRange,      // an integer that does not fit the field
+    kTrailingBytes,       // bytes after the envelope
+    kInvalidByte,         // 0xc1, the byte msgpack never uses
+    kWrongType,           // a value of a type the field cannot hold
+    kBadEnvelope,         // root not an array/map, or missing ts/events
+    kBadEvent,            // event missing its tag or required fields
+    kTooDeep,             // nesting above DecodeLimits::max_depth
+    kBadHash,             // a digest of length 0 or above BlockHash::kMaxDigestSize
+    kOutOfRange,          // an integer that does not fit the field
 };
 
 const char* to_string(DecodeErrc code);
@@ -67,7 +67,8 @@ struct DecodeLimits {
 };
 
 /// Decodes one msgpack payload (frame 3 of a live message). Pure and thread-safe; never throws
-/// for bad input, and never allocates more than a small multiple of `size` for it.
+/// for bad input. Every allocation is bounded by the bytes actually present, never by a length the
+/// payload declares.
 DecodeResult decode_batch(const void* data, std::size_t size, const DecodeLimits& limits = {});
 
 }  // namespace kvevents

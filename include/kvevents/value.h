@@ -11,7 +11,17 @@ namespace kvevents {
 /// member; kString and kBytes use `text` (raw bytes for kBytes); kArray holds its elements in
 /// `items`, kMap holds key, value, key, value, ... in `items`.
 struct Value {
-    enum class Kind : std::uint8_t { kNil, kBool, kInt, kUint, kFloat, kString, kBytes, kArray, kMap };
+    enum class Kind : std::uint8_t {
+        kNil,
+        kBool,
+        kInt,
+        kUint,
+        kFloat,
+        kString,
+        kBytes,
+        kArray,
+        kMap
+    };
 
     Kind kind = Kind::kNil;
     bool boolean = false;

@@ -1,8 +1,9 @@
 #include <functional>
-#include <msgpack.hpp>
 #include <string>
 #include <type_traits>
 #include <variant>
+
+#include <msgpack.hpp>
 
 #include <kvevents/testing/encoder.h>
 
@@ -20,14 +21,20 @@ struct PositionalLayout {
 PositionalLayout layout_of(WireEra era) {
     switch (era) {
         case WireEra::kV0_9:
-        case WireEra::kDataParallel: return {6, 2};
+        case WireEra::kDataParallel:
+            return {6, 2};
         case WireEra::kMedium:
-        case WireEra::kSglang: return {7, 3};
-        case WireEra::kLoraName: return {8, 3};
-        case WireEra::kExtraKeys: return {9, 3};
-        case WireEra::kGroupIdx: return {10, 4};
+        case WireEra::kSglang:
+            return {7, 3};
+        case WireEra::kLoraName:
+            return {8, 3};
+        case WireEra::kExtraKeys:
+            return {9, 3};
+        case WireEra::kGroupIdx:
+            return {10, 4};
         case WireEra::kKvCacheSpec:
-        case WireEra::kMapEvents: return {12, 4};
+        case WireEra::kMapEvents:
+            return {12, 4};
     }
     return {12, 4};
 }
@@ -39,12 +46,24 @@ void pack_string(Packer& p, std::string_view s) {
 
 void pack_value(Packer& p, const Value& v) {
     switch (v.kind) {
-        case Value::Kind::kNil: p.pack_nil(); break;
-        case Value::Kind::kBool: v.boolean ? p.pack_true() : p.pack_false(); break;
-        case Value::Kind::kInt: p.pack_int64(v.int_value); break;
-        case Value::Kind::kUint: p.pack_uint64(v.uint_value); break;
-        case Value::Kind::kFloat: p.pack_double(v.float_value); break;
-        case Value::Kind::kString: pack_string(p, v.text); break;
+        case Value::Kind::kNil:
+            p.pack_nil();
+            break;
+        case Value::Kind::kBool:
+            v.boolean ? p.pack_true() : p.pack_false();
+            break;
+        case Value::Kind::kInt:
+            p.pack_int64(v.int_value);
+            break;
+        case Value::Kind::kUint:
+            p.pack_uint64(v.uint_value);
+            break;
+        case Value::Kind::kFloat:
+            p.pack_double(v.float_value);
+            break;
+        case Value::Kind::kString:
+            pack_string(p, v.text);
+            break;
         case Value::Kind::kBytes:
             p.pack_bin(static_cast<std::uint32_t>(v.text.size()));
             p.pack_bin_body(v.text.data(), static_cast<std::uint32_t>(v.text.size()));
@@ -132,27 +151,59 @@ void pack_extra_keys(Packer& p, const std::optional<std::vector<ExtraKeyEntry>>&
 // Writes BlockStored's field at `position` (1-based; the tag is 0).
 void pack_stored_field(Packer& p, const BlockStored& ev, std::uint32_t position) {
     switch (position) {
-        case 1: pack_hashes(p, ev.block_hashes); break;
-        case 2: pack_optional(p, ev.parent_block_hash); break;
-        case 3: pack_token_ids(p, ev); break;
-        case 4: pack_optional(p, ev.block_size); break;
-        case 5: pack_optional(p, ev.lora_id); break;
-        case 6: pack_optional(p, ev.medium); break;
-        case 7: pack_optional(p, ev.lora_name); break;
-        case 8: pack_extra_keys(p, ev.extra_keys); break;
-        case 9: pack_optional(p, ev.group_idx); break;
-        case 10: pack_optional(p, ev.kv_cache_spec_kind); break;
-        case 11: pack_optional(p, ev.kv_cache_spec_sliding_window); break;
-        default: p.pack_nil(); break;
+        case 1:
+            pack_hashes(p, ev.block_hashes);
+            break;
+        case 2:
+            pack_optional(p, ev.parent_block_hash);
+            break;
+        case 3:
+            pack_token_ids(p, ev);
+            break;
+        case 4:
+            pack_optional(p, ev.block_size);
+            break;
+        case 5:
+            pack_optional(p, ev.lora_id);
+            break;
+        case 6:
+            pack_optional(p, ev.medium);
+            break;
+        case 7:
+            pack_optional(p, ev.lora_name);
+            break;
+        case 8:
+            pack_extra_keys(p, ev.extra_keys);
+            break;
+        case 9:
+            pack_optional(p, ev.group_idx);
+            break;
+        case 10:
+            pack_optional(p, ev.kv_cache_spec_kind);
+            break;
+        case 11:
+            pack_optional(p, ev.kv_cache_spec_sliding_window);
+            break;
+        default:
+            p.pack_nil();
+            break;
     }
 }
 
 void pack_removed_field(Packer& p, const BlockRemoved& ev, std::uint32_t position) {
     switch (position) {
-        case 1: pack_hashes(p, ev.block_hashes); break;
-        case 2: pack_optional(p, ev.medium); break;
-        case 3: pack_optional(p, ev.group_idx); break;
-        default: p.pack_nil(); break;
+        case 1:
+            pack_hashes(p, ev.block_hashes);
+            break;
+        case 2:
+            pack_optional(p, ev.medium);
+            break;
+        case 3:
+            pack_optional(p, ev.group_idx);
+            break;
+        default:
+            p.pack_nil();
+            break;
     }
 }
 
@@ -198,7 +249,8 @@ public:
     }
     template <class T>
     void optional(const char* key, const std::optional<T>& v) {
-        if (v) required(key, [&] { pack_optional(p_, v); });
+        if (v)
+            required(key, [&] { pack_optional(p_, v); });
     }
     void others(const std::vector<NamedValue>& fields) {
         for (const NamedValue& nv : fields) {
@@ -225,7 +277,8 @@ void pack_map_event(Packer& p, const Event& event) {
     std::visit(Overloaded{
                    [&](const BlockStored& ev) {
                        w.required("block_hashes", [&] { pack_hashes(p, ev.block_hashes); });
-                       w.required("parent_block_hash", [&] { pack_optional(p, ev.parent_block_hash); });
+                       w.required("parent_block_hash",
+                                  [&] { pack_optional(p, ev.parent_block_hash); });
                        w.required("token_ids", [&] { pack_token_ids(p, ev); });
                        w.required("block_size", [&] { pack_optional(p, ev.block_size); });
                        w.required("lora_id", [&] { pack_optional(p, ev.lora_id); });

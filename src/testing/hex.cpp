@@ -19,9 +19,12 @@ std::string to_hex(std::string_view bytes) {
 
 namespace {
 int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 }  // namespace
@@ -32,7 +35,8 @@ std::string from_hex(std::string_view hex) {
     int high = -1;
     for (std::size_t i = 0; i < hex.size(); ++i) {
         const char c = hex[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+            continue;
         const int d = hex_digit(c);
         if (d < 0) {
             throw std::invalid_argument("invalid hex character '" + std::string(1, c) +

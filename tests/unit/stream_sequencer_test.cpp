@@ -1,10 +1,10 @@
-#include <gtest/gtest.h>
+#include "stream_sequencer.h"
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "stream_sequencer.h"
+#include <gtest/gtest.h>
 
 namespace kvevents::detail {
 namespace {
@@ -38,8 +38,12 @@ public:
     std::vector<std::string> log;
 };
 
-RawBatch live(std::uint64_t seq) { return RawBatch{seq, "", "p", false}; }
-RawBatch replay(std::uint64_t seq) { return RawBatch{seq, "", "p", true}; }
+RawBatch live(std::uint64_t seq) {
+    return RawBatch{seq, "", "p", false};
+}
+RawBatch replay(std::uint64_t seq) {
+    return RawBatch{seq, "", "p", true};
+}
 
 using Log = std::vector<std::string>;
 
@@ -56,8 +60,8 @@ TEST(StreamSequencer, StartupReplayThenLiveWithOverlapDeliversEachOnceInOrder) {
     seq.on_replay_batch(replay(3));  // also held from live: the replay copy wins
     seq.on_replay_end();
     seq.on_live(live(5));
-    EXPECT_EQ(sink.take(), (Log{"replay 0", "replay 1", "replay 2", "live 3", "live 4", "dup 3",
-                                "live 5"}));
+    EXPECT_EQ(sink.take(),
+              (Log{"replay 0", "replay 1", "replay 2", "live 3", "live 4", "dup 3", "live 5"}));
     EXPECT_FALSE(seq.replay_in_flight());
 }
 
@@ -128,8 +132,8 @@ TEST(StreamSequencer, SilentReplayEndpointReportsLossAndStopsHoldingLive) {
     seq.on_replay_timeout();
     EXPECT_TRUE(seq.backoff_active());
     seq.on_live(live(9));  // a new gap during backoff is reported at once
-    EXPECT_EQ(sink.take(), (Log{"request 0", "lost 0-3", "live 4", "live 5", "gap 6<9", "lost 6-8",
-                                "live 9"}));
+    EXPECT_EQ(sink.take(),
+              (Log{"request 0", "lost 0-3", "live 4", "live 5", "gap 6<9", "lost 6-8", "live 9"}));
     seq.replay_backoff_over();
     seq.on_live(live(11));
     EXPECT_EQ(sink.take(), (Log{"gap 10<11", "request 10"}));
@@ -142,8 +146,8 @@ TEST(StreamSequencer, WithoutReplayGapsAreReportedAndLiveFlows) {
     seq.on_live(live(2));
     seq.on_live(live(3));
     seq.on_live(live(6));
-    EXPECT_EQ(sink.take(), (Log{"gap 0<2", "lost 0-1", "live 2", "live 3", "gap 4<6", "lost 4-5",
-                                "live 6"}));
+    EXPECT_EQ(sink.take(),
+              (Log{"gap 0<2", "lost 0-1", "live 2", "live 3", "gap 4<6", "lost 4-5", "live 6"}));
 }
 
 TEST(StreamSequencer, SequenceGoingBackIsARestartReportedBeforeNewBatches) {
@@ -207,6 +211,59 @@ TEST(StreamSequencer, HoleTheReplayCannotFillIsReportedOnce) {
     seq.on_live(live(3));
     seq.on_replay_end();  // the publisher has nothing for 1..2 any more
     EXPECT_EQ(sink.take(), (Log{"live 0", "gap 1<3", "request 1", "lost 1-2", "live 3"}));
+}
+
+TEST(StreamSequencer, ReconnectFetchesWhatWasSentWhileAway) {
+    RecordingSink sink;
+    StreamSequencer seq(sink, true, std::nullopt, 100);
+    seq.start();
+    seq.on_live(live(0));
+    seq.on_live(live(1));
+    seq.on_reconnected();
+    seq.on_replay_batch(replay(1));  // same bytes as delivered: same publisher
+    seq.on_replay_batch(replay(2));
+    seq.on_replay_end();
+    seq.on_live(live(3));
+    EXPECT_EQ(sink.take(), (Log{"live 0", "live 1", "request 1", "dup 1", "replay 2", "live 3"}));
+}
+
+TEST(StreamSequencer, ReconnectFindsARestartThatCaughtUpByComparingBytes) {
+    RecordingSink sink;
+    StreamSequencer seq(sink, true, std::nullopt, 100);
+    seq.start();
+    seq.on_live(live(0));
+    seq.on_live(live(1));
+    seq.on_reconnected();
+    seq.on_replay_batch(RawBatch{1, "", "other", true});  // a different batch 1: new incarnation
+    seq.on_replay_batch(replay(0));
+    seq.on_replay_batch(replay(1));
+    seq.on_replay_end();
+    EXPECT_EQ(sink.take(), (Log{"live 0", "live 1", "request 1", "restart 0", "request 0",
+                                "replay 0", "replay 1"}));
+}
+
+TEST(StreamSequencer, ReconnectFindsARestartWithFewerBatches) {
+    RecordingSink sink;
+    StreamSequencer seq(sink, true, std::nullopt, 100);
+    seq.start();
+    for (std::uint64_t i = 0; i < 5; ++i) seq.on_live(live(i));
+    sink.take();
+    seq.on_reconnected();
+    seq.on_replay_end();  // nothing from 4 on: the publisher has fewer batches than we saw
+    seq.on_replay_batch(replay(0));
+    seq.on_replay_end();
+    seq.on_live(live(1));  // the new incarnation's next live batch is not a restart again
+    EXPECT_EQ(sink.take(), (Log{"request 4", "restart 0", "request 0", "replay 0", "live 1"}));
+}
+
+TEST(StreamSequencer, ReconnectWithoutReplayChangesNothing) {
+    RecordingSink sink;
+    StreamSequencer seq(sink, false, std::nullopt, 100);
+    seq.start();
+    seq.on_live(live(0));
+    seq.on_reconnected();
+    seq.on_live(live(1));
+    EXPECT_EQ(sink.take(), (Log{"live 0", "live 1"}));
 }
 
 }  // namespace

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <spdlog/fwd.h>
+
+namespace kvevents {
+
+/// Everything a ZmqClient needs to follow one publisher (one inference pod, one DP rank).
+/// Validated by the ZmqClient constructor, which throws std::invalid_argument naming the field.
+struct ClientOptions {
+    /// Identifies the pod in everything the handler sees (e.g. "pod-a" or its IP).
+    std::string pod_key;
+    /// Carried into every batch the handler sees; kvevents does not interpret it.
+    std::string model_name;
+
+    /// Live PUB endpoint, e.g. "tcp://10.0.0.7:5557". Empty: formed from pod_ip.
+    std::string endpoint;
+    /// Replay ROUTER endpoint, e.g. "tcp://10.0.0.7:5558". Empty: formed from pod_ip when set,
+    /// otherwise replay is off.
+    std::string replay_endpoint;
+    /// When set (and endpoint/replay_endpoint are empty), endpoints become tcp://IP:5557 and
+    /// tcp://IP:5558, vLLM's defaults.
+    std::string pod_ip;
+    /// Turns replay off even when an endpoint is known.
+    bool replay_enabled = true;
+    /// Data-parallel rank: added to both ports, as vLLM offsets them.
+    int data_parallel_rank = 0;
+
+    /// SUB prefix filter on the topic frame; "" takes every topic.
+    std::string topic_filter;
+    /// Bind the SUB socket instead of connecting (for engines configured to connect out).
+    bool bind = false;
+
+    /// Replay from this sequence at start; nullopt: no start-up replay (live only).
+    std::optional<std::uint64_t> start_sequence = 0;
+
+    /// Upper bound on how long Stop() waits for the loop to notice.
+    std::chrono::milliseconds poll_interval{100};
+    /// A replay that sends nothing for this long is abandoned (and retried with backoff).
+    std::chrono::milliseconds replay_idle_timeout{2000};
+    /// A replay that has not finished after this long is abandoned.
+    std::chrono::milliseconds replay_total_timeout{30000};
+    /// After a replay that got no answer, gaps are reported lost at once (live delivery is never
+    /// held for an unresponsive replay endpoint) for this long; doubles on each further failure
+    /// up to replay_backoff_max, and resets when a replay answers.
+    std::chrono::milliseconds replay_backoff_initial{1000};
+    std::chrono::milliseconds replay_backoff_max{30000};
+
+    /// ZMQ_RECONNECT_IVL / ZMQ_RECONNECT_IVL_MAX: libzmq's exponential reconnect backoff.
+    std::chrono::milliseconds reconnect_interval{100};
+    std::chrono::milliseconds reconnect_interval_max{5000};
+    /// ZMTP heartbeats tell a dead peer from an idle engine (vLLM sends nothing when idle).
+    /// Zero disables them.
+    std::chrono::milliseconds heartbeat_interval{1000};
+    std::chrono::milliseconds heartbeat_timeout{5000};
+    /// TCP keepalive on both sockets.
+    bool tcp_keepalive = true;
+    /// ZMQ_RCVHWM of the SUB socket, in messages (batches). vLLM's publisher uses 100000.
+    int receive_hwm = 100000;
+    /// Live batches held while a replay runs; past this the oldest are dropped and refetched.
+    std::size_t max_buffered_batches = 10000;
+
+    /// Where the client logs. Null: nothing is logged. kvevents never touches spdlog's globals.
+    std::shared_ptr<spdlog::logger> logger;
+    /// At most this many error lines per second per client; the rest are counted only.
+    int log_errors_per_second = 10;
+};
+
+/// The endpoints a ClientOptions resolves to; throws std::invalid_argument naming the problem.
+struct ResolvedEndpoints {
+    std::string live;
+    std::string replay;  // empty: replay off
+};
+ResolvedEndpoints resolve_endpoints(const ClientOptions& options);
+
+/// Checks every field; throws std::invalid_argument naming the first bad one.
+void validate(const ClientOptions& options);
+
+/// vLLM's offset_endpoint_port: tcp ports + rank, inproc gets "_dp<rank>", others reject rank > 0.
+std::string offset_endpoint_port(const std::string& endpoint, int rank);
+
+}  // namespace kvevents

@@ -1,0 +1,92 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <kvevents/events.h>
+
+namespace kvevents {
+
+/// One batch as the handler sees it: where it came from and what it says.
+struct ReceivedBatch {
+    const std::string& pod_key;
+    const std::string& model_name;
+    std::uint64_t sequence;
+    const std::string& topic;
+    /// The decoded payload: ts, data_parallel_rank and the events that decoded.
+    const EventBatch& batch;
+    /// True when this batch came from the replay socket rather than the live stream.
+    bool replayed;
+};
+
+enum class ConnectionState : std::uint8_t {
+    kConnecting,    // no peer yet
+    kConnected,     // a peer is connected on the live socket
+    kDisconnected,  // the peer went away; libzmq reconnects with backoff
+};
+
+const char* to_string(ConnectionState state);
+
+/// Something about the stream rather than its contents.
+struct StreamNotice {
+    enum class Kind : std::uint8_t {
+        /// The publisher restarted (sequence went back). Forget this pod's blocks: the new
+        /// incarnation's batches follow this notice.
+        kPublisherRestarted,
+        /// Batches first..last are lost for good (not held by the publisher any more, or replay
+        /// is off or failed). The index for this pod may be stale.
+        kUnrecoverableGap,
+        /// A payload or frame could not be decoded; `detail` says why.
+        kDecodeError,
+        /// The live connection changed state; see `state`.
+        kConnectionChanged,
+        /// The handler threw; `detail` has the exception's message.
+        kHandlerError,
+    };
+
+    Kind kind;
+    const std::string& pod_key;
+    std::optional<std::uint64_t> first_sequence;  // gaps, restarts, decode errors
+    std::optional<std::uint64_t> last_sequence;   // gaps
+    ConnectionState state = ConnectionState::kConnecting;
+    std::string detail;
+};
+
+const char* to_string(StreamNotice::Kind kind);
+
+/// Receives a ZmqClient's output. Both calls run on the client's own thread, one at a time, in
+/// sequence order; a slow handler delays the stream (libzmq buffers up to the receive HWM).
+/// Exceptions are caught, counted and reported as kHandlerError notices.
+class EventHandler {
+public:
+    virtual ~EventHandler() = default;
+    virtual void on_batch(const ReceivedBatch& batch) = 0;
+    virtual void on_notice(const StreamNotice& notice) { (void)notice; }
+};
+
+/// An EventHandler built from callables.
+class LambdaEventHandler final : public EventHandler {
+public:
+    using BatchFn = std::function<void(const ReceivedBatch&)>;
+    using NoticeFn = std::function<void(const StreamNotice&)>;
+
+    explicit LambdaEventHandler(BatchFn on_batch, NoticeFn on_notice = {})
+        : on_batch_(std::move(on_batch)), on_notice_(std::move(on_notice)) {}
+
+    void on_batch(const ReceivedBatch& batch) override {
+        if (on_batch_)
+            on_batch_(batch);
+    }
+    void on_notice(const StreamNotice& notice) override {
+        if (on_notice_)
+            on_notice_(notice);
+    }
+
+private:
+    BatchFn on_batch_;
+    NoticeFn on_notice_;
+};
+
+}  // namespace kvevents

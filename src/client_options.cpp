@@ -1,0 +1,123 @@
+#include <stdexcept>
+#include <string>
+
+#include <kvevents/client_options.h>
+
+namespace kvevents {
+namespace {
+
+bool starts_with(const std::string& s, const char* prefix) {
+    return s.rfind(prefix, 0) == 0;
+}
+
+void check_endpoint(const std::string& endpoint, const char* field) {
+    if (!starts_with(endpoint, "tcp://") && !starts_with(endpoint, "ipc://") &&
+        !starts_with(endpoint, "inproc://")) {
+        throw std::invalid_argument(std::string("ClientOptions.") + field + " '" + endpoint +
+                                    "' must start with tcp://, ipc:// or inproc://");
+    }
+}
+
+void check_positive(std::chrono::milliseconds value, const char* field) {
+    if (value.count() <= 0) {
+        throw std::invalid_argument(std::string("ClientOptions.") + field +
+                                    " must be positive, got " + std::to_string(value.count()) +
+                                    " ms");
+    }
+}
+
+}  // namespace
+
+std::string offset_endpoint_port(const std::string& endpoint, int rank) {
+    if (rank < 0) {
+        throw std::invalid_argument("data-parallel rank must not be negative, got " +
+                                    std::to_string(rank));
+    }
+    if (rank == 0)
+        return endpoint;
+    if (endpoint.find("inproc") != std::string::npos) {
+        return endpoint + "_dp" + std::to_string(rank);
+    }
+    if (endpoint.find("tcp") != std::string::npos) {
+        const auto colon = endpoint.rfind(':');
+        const std::string port_text = colon == std::string::npos ? "" : endpoint.substr(colon + 1);
+        if (port_text.empty() || port_text.find_first_not_of("0123456789") != std::string::npos ||
+            port_text.size() > 5) {
+            throw std::invalid_argument(
+                "endpoint '" + endpoint +
+                "' has no numeric port to offset by the data-parallel rank");
+        }
+        const int port = std::stoi(port_text) + rank;
+        if (port > 65535) {
+            throw std::invalid_argument("endpoint '" + endpoint + "' offset by rank " +
+                                        std::to_string(rank) + " is past port 65535");
+        }
+        return endpoint.substr(0, colon + 1) + std::to_string(port);
+    }
+    throw std::invalid_argument("endpoint '" + endpoint +
+                                "' cannot be offset by a data-parallel rank (only tcp and inproc)");
+}
+
+ResolvedEndpoints resolve_endpoints(const ClientOptions& options) {
+    ResolvedEndpoints out;
+    std::string live = options.endpoint;
+    std::string replay = options.replay_endpoint;
+    if (!options.pod_ip.empty()) {
+        if (options.pod_ip.find_first_of("/ ") != std::string::npos) {
+            throw std::invalid_argument("ClientOptions.pod_ip '" + options.pod_ip +
+                                        "' must be a bare host or IP address");
+        }
+        // An IPv6 literal needs brackets in a tcp:// endpoint.
+        const bool v6 =
+            options.pod_ip.find(':') != std::string::npos && options.pod_ip.front() != '[';
+        const std::string host = v6 ? "[" + options.pod_ip + "]" : options.pod_ip;
+        if (live.empty())
+            live = "tcp://" + host + ":5557";
+        if (replay.empty())
+            replay = "tcp://" + host + ":5558";
+    }
+    if (live.empty()) {
+        throw std::invalid_argument("ClientOptions: set endpoint or pod_ip");
+    }
+    check_endpoint(live, "endpoint");
+    out.live = offset_endpoint_port(live, options.data_parallel_rank);
+    if (options.replay_enabled && !replay.empty()) {
+        check_endpoint(replay, "replay_endpoint");
+        out.replay = offset_endpoint_port(replay, options.data_parallel_rank);
+    }
+    return out;
+}
+
+void validate(const ClientOptions& options) {
+    if (options.pod_key.empty()) {
+        throw std::invalid_argument("ClientOptions.pod_key must not be empty");
+    }
+    resolve_endpoints(options);
+    check_positive(options.poll_interval, "poll_interval");
+    check_positive(options.replay_idle_timeout, "replay_idle_timeout");
+    check_positive(options.replay_total_timeout, "replay_total_timeout");
+    check_positive(options.replay_backoff_initial, "replay_backoff_initial");
+    check_positive(options.reconnect_interval, "reconnect_interval");
+    if (options.replay_backoff_max < options.replay_backoff_initial) {
+        throw std::invalid_argument(
+            "ClientOptions.replay_backoff_max must be at least replay_backoff_initial");
+    }
+    if (options.reconnect_interval_max.count() < 0) {
+        throw std::invalid_argument("ClientOptions.reconnect_interval_max must not be negative");
+    }
+    if (options.heartbeat_interval.count() < 0 || options.heartbeat_timeout.count() < 0) {
+        throw std::invalid_argument(
+            "ClientOptions.heartbeat_interval and heartbeat_timeout must not be negative");
+    }
+    if (options.receive_hwm < 0) {
+        throw std::invalid_argument("ClientOptions.receive_hwm must not be negative");
+    }
+    if (options.max_buffered_batches == 0) {
+        throw std::invalid_argument("ClientOptions.max_buffered_batches must be at least 1");
+    }
+    if (options.log_errors_per_second < 0) {
+        throw std::invalid_argument("ClientOptions.log_errors_per_second must not be negative");
+    }
+}
+
+}  // namespace kvevents

@@ -1,0 +1,534 @@
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+#include <kvevents/decode.h>
+#include <kvevents/zmq_client.h>
+
+#include "log_rate_limiter.h"
+#include "stream_sequencer.h"
+#include "wire_frames.h"
+
+namespace kvevents {
+
+const char* to_string(ConnectionState state) {
+    switch (state) {
+        case ConnectionState::kConnecting:
+            return "connecting";
+        case ConnectionState::kConnected:
+            return "connected";
+        case ConnectionState::kDisconnected:
+            return "disconnected";
+    }
+    return "unknown";
+}
+
+const char* to_string(StreamNotice::Kind kind) {
+    switch (kind) {
+        case StreamNotice::Kind::kPublisherRestarted:
+            return "publisher_restarted";
+        case StreamNotice::Kind::kUnrecoverableGap:
+            return "unrecoverable_gap";
+        case StreamNotice::Kind::kDecodeError:
+            return "decode_error";
+        case StreamNotice::Kind::kConnectionChanged:
+            return "connection_changed";
+        case StreamNotice::Kind::kHandlerError:
+            return "handler_error";
+    }
+    return "unknown";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr int kMaxMessagesPerDrain = 512;  // keeps the live and replay sockets both moving
+constexpr const char* kMonitorEndpoint = "inproc://kvevents-sub-monitor";  // per context
+
+std::shared_ptr<spdlog::logger> logger_or_silent(std::shared_ptr<spdlog::logger> logger) {
+    if (logger)
+        return logger;
+    // A private logger object, never registered: spdlog's global registry stays untouched.
+    return std::make_shared<spdlog::logger>("kvevents",
+                                            std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+// Receives one whole multipart message without blocking; false when none is waiting.
+bool receive_message(zmq::socket_t& socket, std::vector<zmq::message_t>& parts) {
+    parts.clear();
+    zmq::message_t part;
+    if (!socket.recv(part, zmq::recv_flags::dontwait))
+        return false;
+    while (true) {
+        const bool more = part.more();
+        parts.push_back(std::move(part));
+        if (!more)
+            return true;
+        part = zmq::message_t();
+        // The rest of a multipart message is already here: ZMQ delivers messages atomically.
+        if (!socket.recv(part, zmq::recv_flags::none))
+            return true;
+    }
+}
+
+// Wall-clock time from a batch's ts to now. ts comes from the wire: anything that is not a
+// plausible time (not finite, in the future, over a day old) counts as no lag.
+std::chrono::microseconds lag_since(double ts) {
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const double lag = now - ts;
+    if (!std::isfinite(lag) || lag < 0 || lag > 86400.0)
+        return std::chrono::microseconds(0);
+    return std::chrono::microseconds(static_cast<std::int64_t>(lag * 1e6));
+}
+
+std::vector<std::string_view> views(const std::vector<zmq::message_t>& parts) {
+    std::vector<std::string_view> out;
+    out.reserve(parts.size());
+    for (const auto& p : parts) out.push_back(p.to_string_view());
+    return out;
+}
+
+}  // namespace
+
+struct ZmqClient::Impl final : detail::SequencerSink {
+    Impl(ClientOptions opts, EventHandler& h)
+        : options((validate(opts), std::move(opts))),
+          endpoints(resolve_endpoints(options)),
+          handler(h),
+          log(logger_or_silent(options.logger)),
+          sequencer(*this,
+                    !endpoints.replay.empty(),
+                    options.start_sequence,
+                    options.max_buffered_batches),
+          error_log(options.log_errors_per_second),
+          backoff(options.replay_backoff_initial) {}
+
+    const ClientOptions options;
+    const ResolvedEndpoints endpoints;
+    EventHandler& handler;
+    const std::shared_ptr<spdlog::logger> log;
+    zmq::context_t context;
+
+    std::mutex lifecycle_mu;  // Start/Stop from callers
+    std::thread thread;
+    std::atomic<bool> started{false};
+    std::atomic<bool> stop_requested{false};
+    std::atomic<std::thread::id> loop_thread{};
+
+    mutable std::mutex stats_mu;
+    ClientStats stats;  // guarded by stats_mu
+
+    // Loop-thread state.
+    std::unique_ptr<zmq::socket_t> sub;
+    std::unique_ptr<zmq::socket_t> monitor;
+    std::unique_ptr<zmq::socket_t> dealer;
+    std::uint64_t replay_generation = 0;
+    Clock::time_point replay_started;
+    Clock::time_point replay_activity;
+    Clock::time_point backoff_until;
+    detail::StreamSequencer sequencer;
+    detail::LogRateLimiter error_log;
+    milliseconds backoff;
+    ConnectionState state = ConnectionState::kConnecting;
+    int connected_peers = 0;
+    bool ever_connected = false;
+    std::vector<zmq::message_t> parts;
+
+    template <class F>
+    void update_stats(F&& f) {
+        std::lock_guard<std::mutex> lock(stats_mu);
+        f(stats);
+    }
+
+    template <class... Args>
+    void log_error(spdlog::format_string_t<Args...> fmt, Args&&... args) {
+        const auto held = error_log.allow(Clock::now());
+        if (!held)
+            return;
+        if (*held > 0) {
+            log->error("[{}] {} similar errors not logged", options.pod_key, *held);
+        }
+        log->error(fmt, std::forward<Args>(args)...);
+    }
+
+    void notify(StreamNotice notice) {
+        try {
+            handler.on_notice(notice);
+        } catch (const std::exception& e) {
+            log_error("[{}] notice handler threw: {}", options.pod_key, e.what());
+        } catch (...) {
+            log_error("[{}] notice handler threw a non-exception", options.pod_key);
+        }
+    }
+
+    StreamNotice make_notice(StreamNotice::Kind kind) const {
+        return StreamNotice{kind, options.pod_key, std::nullopt, std::nullopt, state, {}};
+    }
+
+    void report_decode_error(std::optional<std::uint64_t> seq, std::string detail) {
+        update_stats([](ClientStats& s) { ++s.decode_errors; });
+        log_error("[{}] decode error{}: {}", options.pod_key,
+                  seq ? " in batch " + std::to_string(*seq) : std::string(), detail);
+        StreamNotice n = make_notice(StreamNotice::Kind::kDecodeError);
+        n.first_sequence = seq;
+        n.detail = std::move(detail);
+        notify(std::move(n));
+    }
+
+    // --- SequencerSink -------------------------------------------------------------------
+
+    void deliver(detail::RawBatch& raw) override {
+        if (stop_requested)
+            return;  // no handler call starts once Stop() was asked
+        DecodeResult decoded = decode_batch(raw.payload.data(), raw.payload.size());
+        if (decoded.fatal) {
+            report_decode_error(raw.sequence, decoded.fatal->message());
+            return;
+        }
+        if (!decoded.event_errors.empty()) {
+            update_stats(
+                [&](ClientStats& s) { s.decode_errors += decoded.event_errors.size() - 1; });
+            report_decode_error(raw.sequence, std::to_string(decoded.event_errors.size()) +
+                                                  " malformed event(s) skipped; first: " +
+                                                  decoded.event_errors.front().message());
+        }
+        const auto lag = lag_since(decoded.batch.ts);
+        update_stats([&](ClientStats& s) {
+            ++s.batches;
+            s.events += decoded.batch.events.size();
+            s.unknown_events += decoded.unknown_events;
+            if (raw.replayed)
+                ++s.batches_recovered;
+            s.last_sequence = raw.sequence;
+            s.last_lag = lag;
+            s.max_lag = std::max(s.max_lag, s.last_lag);
+        });
+        const ReceivedBatch batch{options.pod_key, options.model_name, raw.sequence,
+                                  raw.topic,       decoded.batch,      raw.replayed};
+        try {
+            handler.on_batch(batch);
+        } catch (const std::exception& e) {
+            handler_failed(raw.sequence, e.what());
+        } catch (...) {
+            handler_failed(raw.sequence, "non-exception thrown");
+        }
+    }
+
+    void handler_failed(std::uint64_t seq, const std::string& what) {
+        update_stats([](ClientStats& s) { ++s.handler_errors; });
+        log_error("[{}] handler threw on batch {}: {}", options.pod_key, seq, what);
+        StreamNotice n = make_notice(StreamNotice::Kind::kHandlerError);
+        n.first_sequence = seq;
+        n.detail = what;
+        notify(std::move(n));
+    }
+
+    void publisher_restarted(std::uint64_t first_new_sequence) override {
+        update_stats([](ClientStats& s) { ++s.restarts; });
+        log->warn("[{}] publisher restarted (sequence {}); its earlier blocks are gone",
+                  options.pod_key, first_new_sequence);
+        StreamNotice n = make_notice(StreamNotice::Kind::kPublisherRestarted);
+        n.first_sequence = first_new_sequence;
+        notify(std::move(n));
+    }
+
+    void unrecoverable(std::uint64_t first, std::uint64_t last) override {
+        update_stats([&](ClientStats& s) { s.batches_unrecoverable += last - first + 1; });
+        log->warn("[{}] batches {}..{} are lost for good", options.pod_key, first, last);
+        StreamNotice n = make_notice(StreamNotice::Kind::kUnrecoverableGap);
+        n.first_sequence = first;
+        n.last_sequence = last;
+        notify(std::move(n));
+    }
+
+    void request_replay(std::uint64_t from) override {
+        // A fresh socket per request: replies to an abandoned request must never be mistaken
+        // for replies to this one.
+        ++replay_generation;
+        dealer = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
+        dealer->set(zmq::sockopt::linger, 0);
+        dealer->set(zmq::sockopt::rcvhwm, 0);  // a replay may be 10000 batches; never drop
+        dealer->connect(endpoints.replay);
+        dealer->send(zmq::message_t(), zmq::send_flags::sndmore);
+        dealer->send(zmq::buffer(detail::be_u64(from)), zmq::send_flags::none);
+        replay_started = replay_activity = Clock::now();
+        update_stats([](ClientStats& s) { ++s.replays_requested; });
+        log->info("[{}] replay requested from sequence {}", options.pod_key, from);
+    }
+
+    void duplicate_dropped(std::uint64_t) override {
+        update_stats([](ClientStats& s) { ++s.duplicates_dropped; });
+    }
+
+    void buffer_overflow(std::uint64_t) override {
+        update_stats([](ClientStats& s) { ++s.live_dropped_while_buffering; });
+    }
+
+    void gap_detected(std::uint64_t first_missing, std::uint64_t seen) override {
+        update_stats([](ClientStats& s) { ++s.gaps_detected; });
+        log->warn("[{}] sequence gap: expected {}, got {}", options.pod_key, first_missing, seen);
+    }
+
+    // --- the loop ------------------------------------------------------------------------
+
+    void open_sockets() {
+        sub = std::make_unique<zmq::socket_t>(context, zmq::socket_type::sub);
+        sub->set(zmq::sockopt::linger, 0);
+        sub->set(zmq::sockopt::rcvhwm, options.receive_hwm);
+        sub->set(zmq::sockopt::reconnect_ivl, static_cast<int>(options.reconnect_interval.count()));
+        sub->set(zmq::sockopt::reconnect_ivl_max,
+                 static_cast<int>(options.reconnect_interval_max.count()));
+        if (options.heartbeat_interval.count() > 0) {
+            sub->set(zmq::sockopt::heartbeat_ivl,
+                     static_cast<int>(options.heartbeat_interval.count()));
+            sub->set(zmq::sockopt::heartbeat_timeout,
+                     static_cast<int>(options.heartbeat_timeout.count()));
+        }
+        sub->set(zmq::sockopt::tcp_keepalive, options.tcp_keepalive ? 1 : 0);
+        sub->set(zmq::sockopt::subscribe, options.topic_filter);
+        if (zmq_socket_monitor(sub->handle(), kMonitorEndpoint,
+                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) !=
+            0) {
+            throw zmq::error_t();
+        }
+        monitor = std::make_unique<zmq::socket_t>(context, zmq::socket_type::pair);
+        monitor->set(zmq::sockopt::linger, 0);
+        monitor->connect(kMonitorEndpoint);
+        if (options.bind) {
+            sub->bind(endpoints.live);
+        } else {
+            sub->connect(endpoints.live);
+        }
+        log->info("[{}] {} {}{}", options.pod_key, options.bind ? "bound" : "connecting to",
+                  endpoints.live,
+                  endpoints.replay.empty() ? " (replay off)" : ", replay " + endpoints.replay);
+    }
+
+    void set_state(ConnectionState next, const std::string& peer) {
+        if (next == state)
+            return;
+        const bool reconnect = next == ConnectionState::kConnected && ever_connected;
+        state = next;
+        ever_connected = ever_connected || next == ConnectionState::kConnected;
+        update_stats([&](ClientStats& s) {
+            s.state = next;
+            if (reconnect)
+                ++s.reconnects;
+        });
+        log->info("[{}] {} {}", options.pod_key, to_string(next), peer);
+        StreamNotice n = make_notice(StreamNotice::Kind::kConnectionChanged);
+        n.detail = peer;
+        notify(std::move(n));
+        if (reconnect)
+            sequencer.on_reconnected();
+    }
+
+    void drain_monitor() {
+        for (int i = 0; i < kMaxMessagesPerDrain && receive_message(*monitor, parts); ++i) {
+            if (parts.size() != 2 || parts[0].size() < 6)
+                continue;
+            std::uint16_t event = 0;
+            std::memcpy(&event, parts[0].data(), sizeof event);
+            const std::string peer(parts[1].to_string_view());
+            if (event == ZMQ_EVENT_CONNECTED || event == ZMQ_EVENT_ACCEPTED) {
+                ++connected_peers;
+                set_state(ConnectionState::kConnected, peer);
+            } else if (event == ZMQ_EVENT_DISCONNECTED) {
+                connected_peers = std::max(0, connected_peers - 1);
+                if (connected_peers == 0)
+                    set_state(ConnectionState::kDisconnected, peer);
+            }
+        }
+    }
+
+    void drain_live() {
+        for (int i = 0; i < kMaxMessagesPerDrain && receive_message(*sub, parts); ++i) {
+            const detail::ParsedFrames f = detail::parse_live_frames(views(parts));
+            if (f.kind != detail::ParsedFrames::Kind::kData) {
+                report_decode_error(std::nullopt, f.error);
+                continue;
+            }
+            update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
+            sequencer.on_live(
+                detail::RawBatch{f.sequence, std::string(f.topic), std::string(f.payload), false});
+            if (stop_requested)
+                return;
+        }
+    }
+
+    void drain_replay() {
+        const std::uint64_t generation = replay_generation;
+        for (int i = 0; i < kMaxMessagesPerDrain && receive_message(*dealer, parts); ++i) {
+            replay_activity = Clock::now();
+            const detail::ParsedFrames f = detail::parse_replay_frames(views(parts));
+            switch (f.kind) {
+                case detail::ParsedFrames::Kind::kMalformed:
+                    report_decode_error(std::nullopt, "replay: " + f.error);
+                    break;
+                case detail::ParsedFrames::Kind::kEnd:
+                    update_stats([](ClientStats& s) { ++s.replays_completed; });
+                    backoff = options.replay_backoff_initial;
+                    dealer.reset();
+                    sequencer.on_replay_end();
+                    return;
+                case detail::ParsedFrames::Kind::kData:
+                    update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
+                    sequencer.on_replay_batch(detail::RawBatch{f.sequence, std::string(f.topic),
+                                                               std::string(f.payload), true});
+                    break;
+            }
+            // The sequencer may have started another replay (new socket) or stopped.
+            if (generation != replay_generation || !dealer || stop_requested)
+                return;
+        }
+    }
+
+    void check_replay_timers(Clock::time_point now) {
+        if (sequencer.replay_in_flight() &&
+            (now - replay_activity >= options.replay_idle_timeout ||
+             now - replay_started >= options.replay_total_timeout)) {
+            update_stats([](ClientStats& s) { ++s.replays_failed; });
+            log->warn("[{}] replay timed out", options.pod_key);
+            dealer.reset();
+            sequencer.on_replay_timeout();
+            if (sequencer.backoff_active()) {
+                backoff_until = now + backoff;
+                backoff = std::min(backoff * 2, options.replay_backoff_max);
+            }
+        }
+        if (sequencer.backoff_active() && now >= backoff_until) {
+            sequencer.replay_backoff_over();
+        }
+    }
+
+    milliseconds next_timeout(Clock::time_point now) const {
+        auto timeout = options.poll_interval;
+        auto until = [&](Clock::time_point t) {
+            return std::chrono::duration_cast<milliseconds>(t - now) + milliseconds(1);
+        };
+        if (sequencer.replay_in_flight()) {
+            timeout = std::min({timeout, until(replay_activity + options.replay_idle_timeout),
+                                until(replay_started + options.replay_total_timeout)});
+        }
+        if (sequencer.backoff_active())
+            timeout = std::min(timeout, until(backoff_until));
+        return std::max(timeout, milliseconds(0));
+    }
+
+    void loop() {
+        std::vector<zmq::pollitem_t> items;
+        while (!stop_requested) {
+            items.clear();
+            items.push_back({sub->handle(), 0, ZMQ_POLLIN, 0});
+            items.push_back({monitor->handle(), 0, ZMQ_POLLIN, 0});
+            if (dealer)
+                items.push_back({dealer->handle(), 0, ZMQ_POLLIN, 0});
+            zmq::poll(items.data(), items.size(), next_timeout(Clock::now()));
+            if ((items[1].revents & ZMQ_POLLIN) != 0)
+                drain_monitor();
+            if ((items[0].revents & ZMQ_POLLIN) != 0)
+                drain_live();
+            if (items.size() > 2 && dealer && (items[2].revents & ZMQ_POLLIN) != 0)
+                drain_replay();
+            check_replay_timers(Clock::now());
+        }
+    }
+
+    // Sockets are opened on the loop thread (they never leave it); `opened` tells Start() whether
+    // the endpoints were usable, so a bad address fails the caller rather than the log.
+    void run(std::promise<void>& opened) noexcept {
+        loop_thread = std::this_thread::get_id();
+        try {
+            try {
+                open_sockets();
+            } catch (...) {
+                dealer.reset();
+                monitor.reset();
+                sub.reset();
+                opened.set_exception(std::current_exception());
+                return;
+            }
+            opened.set_value();
+            sequencer.start();
+            loop();
+        } catch (const zmq::error_t& e) {
+            if (e.num() != ETERM) {
+                log->error("[{}] stopped by a transport error: {}", options.pod_key, e.what());
+            }
+        } catch (const std::exception& e) {
+            log->error("[{}] stopped by an unexpected error: {}", options.pod_key, e.what());
+        }
+        dealer.reset();
+        monitor.reset();
+        sub.reset();
+        log->info("[{}] stopped", options.pod_key);
+    }
+};
+
+ZmqClient::ZmqClient(ClientOptions options, EventHandler& handler)
+    : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
+
+ZmqClient::~ZmqClient() {
+    Stop();
+}
+
+void ZmqClient::Start() {
+    std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
+    if (impl_->started) {
+        throw std::logic_error("ZmqClient::Start called twice");
+    }
+    impl_->started = true;
+    std::promise<void> opened;
+    std::future<void> result = opened.get_future();
+    impl_->thread = std::thread([impl = impl_.get(), &opened] { impl->run(opened); });
+    try {
+        result.get();
+    } catch (const zmq::error_t& e) {
+        impl_->thread.join();
+        throw std::runtime_error("ZmqClient '" + impl_->options.pod_key + "': cannot " +
+                                 (impl_->options.bind ? "bind " : "connect to ") +
+                                 impl_->endpoints.live + ": " + e.what());
+    }
+}
+
+void ZmqClient::Stop() {
+    impl_->stop_requested = true;
+    if (impl_->loop_thread.load() == std::this_thread::get_id()) {
+        return;  // from inside the handler: the loop exits when the handler returns
+    }
+    std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
+    if (impl_->thread.joinable()) {
+        impl_->context.shutdown();  // wakes a blocked poll at once
+        impl_->thread.join();
+    }
+}
+
+bool ZmqClient::running() const {
+    return impl_->started && !impl_->stop_requested;
+}
+
+ClientStats ZmqClient::stats() const {
+    std::lock_guard<std::mutex> lock(impl_->stats_mu);
+    return impl_->stats;
+}
+
+const ClientOptions& ZmqClient::options() const {
+    return impl_->options;
+}
+
+}  // namespace kvevents
