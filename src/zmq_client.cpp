@@ -131,7 +131,8 @@ struct ZmqClient::Impl final : detail::SequencerSink {
     std::atomic<std::thread::id> loop_thread{};
 
     mutable std::mutex stats_mu;
-    ClientStats stats;  // guarded by stats_mu
+    ClientStats stats;            // guarded by stats_mu
+    std::string opened_endpoint;  // guarded by stats_mu
 
     // Loop-thread state.
     std::unique_ptr<zmq::socket_t> sub;
@@ -313,6 +314,10 @@ struct ZmqClient::Impl final : detail::SequencerSink {
             sub->bind(endpoints.live);
         } else {
             sub->connect(endpoints.live);
+        }
+        {
+            std::lock_guard<std::mutex> lock(stats_mu);
+            opened_endpoint = options.bind ? sub->get(zmq::sockopt::last_endpoint) : endpoints.live;
         }
         log->info("[{}] {} {}{}", options.pod_key, options.bind ? "bound" : "connecting to",
                   endpoints.live,
@@ -525,6 +530,11 @@ bool ZmqClient::running() const {
 ClientStats ZmqClient::stats() const {
     std::lock_guard<std::mutex> lock(impl_->stats_mu);
     return impl_->stats;
+}
+
+std::string ZmqClient::live_endpoint() const {
+    std::lock_guard<std::mutex> lock(impl_->stats_mu);
+    return impl_->opened_endpoint;
 }
 
 const ClientOptions& ZmqClient::options() const {

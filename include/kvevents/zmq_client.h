@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <kvevents/client_options.h>
 #include <kvevents/event_handler.h>
@@ -60,6 +61,9 @@ public:
     bool running() const;
 
     ClientStats stats() const;
+    /// The live endpoint as opened: with bind and a wildcard port ("tcp://127.0.0.1:*"), the
+    /// address actually bound. Empty before Start().
+    std::string live_endpoint() const;
     const ClientOptions& options() const;
 
 private:

@@ -1,0 +1,557 @@
+// ZmqClient against the in-process MockPublisher on loopback: every delivery guarantee the client
+// makes, proven on real sockets. Tests wait on conditions with deadlines, never on sleeps.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <kvevents/testing/mock_publisher.h>
+#include <kvevents/zmq_client.h>
+
+#include "recording_handler.h"
+
+namespace kvevents {
+namespace {
+
+using namespace std::chrono_literals;
+using test::range;
+using test::RecordingHandler;
+using testing::MockPublisher;
+using testing::MockPublisherOptions;
+
+EventBatch stored_batch(std::uint64_t hash) {
+    BlockStored ev;
+    ev.block_hashes = {BlockHash::from_unsigned(hash)};
+    ev.token_ids = {1, 2, 3, 4};
+    ev.block_size = 4;
+    ev.medium = "GPU";
+    EventBatch b;
+    b.ts = 1700000000.0;
+    b.events.emplace_back(std::move(ev));
+    return b;
+}
+
+ClientOptions options_for(const MockPublisher& pub) {
+    ClientOptions o;
+    o.pod_key = "pod-a";
+    o.model_name = "model-x";
+    o.endpoint = pub.endpoint();
+    o.replay_endpoint = pub.replay_endpoint();
+    o.poll_interval = 20ms;
+    o.replay_idle_timeout = 300ms;
+    o.replay_backoff_initial = 300ms;
+    o.reconnect_interval = 20ms;
+    o.reconnect_interval_max = 100ms;
+    return o;
+}
+
+void publish_n(MockPublisher& pub, std::uint64_t n) {
+    for (std::uint64_t i = 0; i < n; ++i) pub.publish(stored_batch(pub.next_sequence() + 1000));
+}
+
+// Starts a client and waits until its subscription reached the publisher, so nothing published
+// afterwards is lost to the slow-joiner window.
+std::unique_ptr<ZmqClient> start_client(MockPublisher& pub,
+                                        RecordingHandler& handler,
+                                        ClientOptions options) {
+    auto client = std::make_unique<ZmqClient>(std::move(options), handler);
+    client->Start();
+    EXPECT_TRUE(pub.wait_for_subscriber(10s));
+    return client;
+}
+
+TEST(ZmqClient, StartupReplayThenLiveDeliversEveryBatchOnceInOrder) {
+    MockPublisher pub;
+    publish_n(pub, 5);  // before the client exists: only replay can bring these
+    RecordingHandler handler;
+    auto client = start_client(pub, handler, options_for(pub));
+    publish_n(pub, 5);
+    ASSERT_TRUE(handler.wait_for_batches(10));
+    EXPECT_EQ(handler.sequences(), range(0, 9));
+    const auto batches = handler.batches();
+    EXPECT_TRUE(batches[0].replayed);
+    EXPECT_EQ(batches[0].pod_key, "pod-a");
+    EXPECT_EQ(batches[0].model_name, "model-x");
+    EXPECT_EQ(std::get<BlockStored>(batches[3].batch.events[0]).block_hashes[0].to_u64(), 1003U);
+    ASSERT_TRUE(handler.wait_for(
+        [&](const RecordingHandler&) { return client->stats().replays_completed == 1; }));
+    client->Stop();
+    const ClientStats s = client->stats();
+    EXPECT_EQ(s.batches, 10U);
+    EXPECT_EQ(s.events, 10U);
+    EXPECT_GE(s.replays_completed, 1U);
+    EXPECT_EQ(s.last_sequence, 9U);
+    EXPECT_EQ(s.batches_unrecoverable, 0U);
+}
+
+TEST(ZmqClient, LiveGapIsFilledFromReplayAndOverlapIsDroppedAsDuplicates) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;  // live only at start
+    auto client = start_client(pub, handler, o);
+    pub.drop_live({3});
+    publish_n(pub, 7);
+    ASSERT_TRUE(handler.wait_for_batches(7));
+    EXPECT_EQ(handler.sequences(), range(0, 6));
+    // 4, 5 and 6 arrive both live and from the replay of 3..6: one copy of each is dropped.
+    ASSERT_TRUE(handler.wait_for(
+        [&](const RecordingHandler&) { return client->stats().duplicates_dropped == 3; }));
+    const ClientStats s = client->stats();
+    EXPECT_EQ(s.gaps_detected, 1U);
+    EXPECT_GE(s.batches_recovered, 1U);
+    EXPECT_EQ(s.replays_requested, 1U);
+}
+
+TEST(ZmqClient, ReplayThatStartsLaterThanAskedReportsTheLostRange) {
+    MockPublisherOptions po;
+    po.buffer_steps = 5;
+    MockPublisher pub(po);
+    publish_n(pub, 20);  // only 15..19 are still held
+    RecordingHandler handler;
+    auto client = start_client(pub, handler, options_for(pub));
+    ASSERT_TRUE(handler.wait_for_batches(5));
+    EXPECT_EQ(handler.log(), (std::vector<std::string>{"lost 0-14", "batch 15", "batch 16",
+                                                       "batch 17", "batch 18", "batch 19"}));
+    EXPECT_EQ(client->stats().batches_unrecoverable, 15U);
+}
+
+TEST(ZmqClient, RestartIsReportedBeforeTheNewIncarnationsBatches) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    auto client = start_client(pub, handler, options_for(pub));
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for_batches(3));
+    pub.restart();
+    publish_n(pub, 2);
+    ASSERT_TRUE(handler.wait_for_batches(5));
+    EXPECT_EQ(handler.log(), (std::vector<std::string>{"batch 0", "batch 1", "batch 2", "restart",
+                                                       "batch 0", "batch 1"}));
+    EXPECT_EQ(client->stats().restarts, 1U);
+}
+
+TEST(ZmqClient, RestartWithLostFirstBatchesIsReplayedFromZero) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    auto client = start_client(pub, handler, options_for(pub));
+    publish_n(pub, 4);
+    ASSERT_TRUE(handler.wait_for_batches(4));
+    pub.restart();
+    pub.drop_live({0, 1});
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for_batches(7));
+    EXPECT_EQ(handler.log(),
+              (std::vector<std::string>{"batch 0", "batch 1", "batch 2", "batch 3", "restart",
+                                        "batch 0", "batch 1", "batch 2"}));
+}
+
+TEST(ZmqClient, ReconnectFetchesWhatWasPublishedWhileDisconnected) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    auto client = start_client(pub, handler, options_for(pub));
+    ASSERT_TRUE(handler.wait_for_state(ConnectionState::kConnected));
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for_batches(3));
+    pub.close();  // killed
+    ASSERT_TRUE(handler.wait_for_state(ConnectionState::kDisconnected));
+    pub.reopen(/*keep_history=*/true);  // back on the same ports, same incarnation
+    // 3 and 4 never reach the live socket: only the reconnect replay can deliver them.
+    pub.drop_live({3, 4});
+    publish_n(pub, 2);
+    ASSERT_TRUE(handler.wait_for_batches(5));
+    EXPECT_EQ(handler.sequences(), range(0, 4));
+    EXPECT_EQ(handler.count(StreamNotice::Kind::kPublisherRestarted), 0U);
+    EXPECT_GE(client->stats().reconnects, 1U);
+}
+
+TEST(ZmqClient, ReconnectToANewIncarnationThatCaughtUpIsARestart) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    auto client = start_client(pub, handler, options_for(pub));
+    ASSERT_TRUE(handler.wait_for_state(ConnectionState::kConnected));
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for_batches(3));
+    pub.close();
+    ASSERT_TRUE(handler.wait_for_state(ConnectionState::kDisconnected));
+    pub.reopen(/*keep_history=*/false);  // a new engine: sequence from 0, different batches
+    pub.drop_live({0, 1, 2, 3, 4});
+    for (std::uint64_t i = 0; i < 5; ++i) pub.publish(stored_batch(5000 + i));
+    ASSERT_TRUE(handler.wait_for_batches(8));
+    EXPECT_EQ(handler.log(),
+              (std::vector<std::string>{"batch 0", "batch 1", "batch 2", "restart", "batch 0",
+                                        "batch 1", "batch 2", "batch 3", "batch 4"}));
+    EXPECT_EQ(std::get<BlockStored>(handler.batches()[3].batch.events[0]).block_hashes[0].to_u64(),
+              5000U);
+}
+
+TEST(ZmqClient, WithoutReplayGapsAreReportedAndLiveFlows) {
+    MockPublisherOptions po;
+    po.replay_endpoint.clear();
+    MockPublisher pub(po);
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.replay_endpoint.clear();
+    o.start_sequence = std::nullopt;
+    auto client = start_client(pub, handler, o);
+    pub.drop_live({2});
+    publish_n(pub, 5);
+    ASSERT_TRUE(handler.wait_for_batches(4));
+    EXPECT_EQ(handler.log(),
+              (std::vector<std::string>{"batch 0", "batch 1", "lost 2-2", "batch 3", "batch 4"}));
+    EXPECT_EQ(client->stats().replays_requested, 0U);
+}
+
+TEST(ZmqClient, SilentReplayEndpointTimesOutReportsLossAndKeepsLiveFlowing) {
+    MockPublisher pub;
+    pub.set_replay_enabled(false);
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    o.replay_backoff_initial = std::chrono::minutes(1);  // the whole test runs inside the backoff
+    o.replay_backoff_max = std::chrono::minutes(1);
+    auto client = start_client(pub, handler, o);
+    pub.drop_live({2});
+    publish_n(pub, 5);
+    ASSERT_TRUE(handler.wait_for_batches(4));
+    EXPECT_EQ(handler.log(),
+              (std::vector<std::string>{"batch 0", "batch 1", "lost 2-2", "batch 3", "batch 4"}));
+    EXPECT_EQ(client->stats().replays_failed, 1U);
+    // While backing off, a new gap is reported at once instead of waiting on replay again.
+    pub.drop_live({6});
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for_batches(6));
+    EXPECT_EQ(handler.log().back(), "batch 7");
+    EXPECT_EQ(client->stats().replays_failed, 1U);
+}
+
+TEST(ZmqClient, BadFramesAndPayloadsAreReportedAndTheStreamGoesOn) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    auto client = start_client(pub, handler, o);
+    publish_n(pub, 1);
+    ASSERT_TRUE(handler.wait_for_batches(1));
+    pub.send_raw_frames({"", "\x00\x00\x00\x01"});                          // two frames
+    pub.send_raw_frames({"", std::string("\x00\x00\x00\x01", 4), "\x90"});  // 4-byte sequence
+    pub.publish_payload("\xc1");                                            // undecodable: seq 1
+    publish_n(pub, 1);                                                      // seq 2
+    ASSERT_TRUE(handler.wait_for_batches(2));
+    EXPECT_EQ(handler.sequences(), (std::vector<std::uint64_t>{0, 2}));
+    ASSERT_TRUE(handler.wait_for(
+        [](const RecordingHandler& h) { return h.count(StreamNotice::Kind::kDecodeError) == 3; }));
+    EXPECT_EQ(client->stats().decode_errors, 3U);
+    EXPECT_EQ(client->stats().reconnects, 0U);
+    const auto notices = handler.notices();
+    bool saw_frame_count = false;
+    for (const auto& n : notices) {
+        saw_frame_count |= n.detail.find("2 frames, expected 3") != std::string::npos;
+    }
+    EXPECT_TRUE(saw_frame_count);
+}
+
+TEST(ZmqClient, HandlerExceptionIsReportedAndDeliveryContinues) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    handler.before_batch = [](const ReceivedBatch& b) {
+        if (b.sequence == 1)
+            throw std::runtime_error("index full");
+    };
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    auto client = start_client(pub, handler, o);
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for_batches(2));
+    ASSERT_TRUE(handler.wait_for_notice(StreamNotice::Kind::kHandlerError));
+    EXPECT_EQ(handler.sequences(), (std::vector<std::uint64_t>{0, 2}));
+    EXPECT_EQ(handler.notices().back().detail.find("index full") != std::string::npos ||
+                  client->stats().handler_errors == 1,
+              true);
+    EXPECT_EQ(client->stats().handler_errors, 1U);
+}
+
+TEST(ZmqClient, TopicFilterSelectsByPrefix) {
+    MockPublisherOptions po;
+    po.topic = "kv@pod-a@model-x";
+    MockPublisher pub(po);
+    RecordingHandler wrong;
+    RecordingHandler right;
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    o.topic_filter = "kv@pod-b";
+    auto wrong_client = start_client(pub, wrong, o);  // its subscription arrives first
+    o.topic_filter = "kv@pod-a";
+    auto right_client = start_client(pub, right, o);
+    publish_n(pub, 2);
+    ASSERT_TRUE(right.wait_for_batches(2));
+    EXPECT_EQ(right.batches()[0].topic, "kv@pod-a@model-x");
+    wrong_client->Stop();
+    EXPECT_EQ(wrong.batch_count(), 0U);
+}
+
+TEST(ZmqClient, DataParallelRankOffsetsThePorts) {
+    MockPublisher pub;
+    const std::string live = pub.endpoint();
+    const std::string replay = pub.replay_endpoint();
+    auto minus_one = [](const std::string& ep) {
+        const auto colon = ep.rfind(':');
+        return ep.substr(0, colon + 1) + std::to_string(std::stoi(ep.substr(colon + 1)) - 1);
+    };
+    publish_n(pub, 2);
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.endpoint = minus_one(live);
+    o.replay_endpoint = minus_one(replay);
+    o.data_parallel_rank = 1;
+    auto client = start_client(pub, handler, o);
+    EXPECT_EQ(client->live_endpoint(), live);
+    ASSERT_TRUE(handler.wait_for_batches(2));
+    EXPECT_EQ(handler.batches()[0].batch.data_parallel_rank, 0);
+}
+
+TEST(ZmqClient, BindModeReceivesFromAnEngineThatConnectsOut) {
+    RecordingHandler handler;
+    ClientOptions o;
+    o.pod_key = "pod-bind";
+    o.endpoint = "tcp://127.0.0.1:*";
+    o.bind = true;
+    o.replay_enabled = false;
+    o.start_sequence = std::nullopt;
+    o.poll_interval = 20ms;
+    ZmqClient client(o, handler);
+    client.Start();
+    const std::string bound = client.live_endpoint();
+    ASSERT_NE(bound.find("tcp://127.0.0.1:"), std::string::npos);
+    MockPublisherOptions po;
+    po.endpoint = bound;
+    po.connect = true;
+    po.replay_endpoint.clear();
+    MockPublisher pub(po);
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    publish_n(pub, 2);
+    ASSERT_TRUE(handler.wait_for_batches(2));
+    EXPECT_EQ(handler.sequences(), range(0, 1));
+}
+
+TEST(ZmqClient, PublisherStartedAfterTheClientIsPickedUp) {
+    std::string live;
+    std::string replay;
+    {
+        MockPublisher probe;  // learn two free ports, then free them
+        live = probe.endpoint();
+        replay = probe.replay_endpoint();
+    }
+    RecordingHandler handler;
+    ClientOptions o;
+    o.pod_key = "pod-late";
+    o.endpoint = live;
+    o.replay_endpoint = replay;
+    o.poll_interval = 20ms;
+    o.replay_idle_timeout = 300ms;
+    o.replay_backoff_initial = 300ms;
+    o.reconnect_interval = 20ms;
+    o.reconnect_interval_max = 50ms;
+    ZmqClient client(o, handler);
+    client.Start();
+    MockPublisherOptions po;
+    po.endpoint = live;
+    po.replay_endpoint = replay;
+    MockPublisher pub(po);
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for_batches(3));
+    EXPECT_EQ(handler.sequences(), range(0, 2));
+}
+
+TEST(ZmqClient, LargeReplayWithReplyLossesAndRandomLiveDropsLosesNothing) {
+    MockPublisherOptions po;
+    po.replay_drop_after = 1000;  // as the real ROUTER past its send HWM
+    MockPublisher pub(po);
+    publish_n(pub, 3000);
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.replay_idle_timeout = 200ms;
+    auto client = start_client(pub, handler, o);
+    pub.drop_live_randomly(0.05, 42);
+    publish_n(pub, 1000);
+    ASSERT_TRUE(handler.wait_for_batches(4000, 60s));
+    EXPECT_EQ(handler.sequences(), range(0, 3999));
+    const ClientStats s = client->stats();
+    EXPECT_GE(s.replays_requested, 3U);
+    EXPECT_EQ(s.batches_unrecoverable, 0U);
+}
+
+TEST(ZmqClient, StopIsIdempotentAndNoHandlerCallStartsAfterIt) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    auto client = start_client(pub, handler, o);
+    std::atomic<bool> publishing{true};
+    std::thread publisher([&] {
+        std::uint64_t i = 0;
+        while (publishing) pub.publish(stored_batch(i++));
+    });
+    ASSERT_TRUE(handler.wait_for_batches(100));
+    client->Stop();
+    const std::size_t at_stop = handler.batch_count();
+    client->Stop();
+    EXPECT_FALSE(client->running());
+    publishing = false;
+    publisher.join();
+    EXPECT_EQ(handler.batch_count(), at_stop);
+}
+
+TEST(ZmqClient, StopFromInsideTheHandlerEndsTheStream) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    ZmqClient* self = nullptr;
+    handler.before_batch = [&](const ReceivedBatch& b) {
+        if (b.sequence == 1)
+            self->Stop();
+    };
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    ZmqClient client(o, handler);
+    self = &client;
+    client.Start();
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    publish_n(pub, 5);
+    ASSERT_TRUE(handler.wait_for_batches(2));
+    EXPECT_FALSE(client.running());
+    client.Stop();  // joins the loop, which exited after the handler returned
+    EXPECT_EQ(handler.batch_count(), 2U);
+}
+
+TEST(ZmqClient, StopWaitsForABlockedHandler) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    std::mutex gate_mu;
+    std::condition_variable gate_cv;
+    bool entered = false;
+    bool release = false;
+    handler.before_batch = [&](const ReceivedBatch&) {
+        std::unique_lock<std::mutex> lock(gate_mu);
+        entered = true;
+        gate_cv.notify_all();
+        gate_cv.wait(lock, [&] { return release; });
+    };
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    auto client = start_client(pub, handler, o);
+    publish_n(pub, 3);
+    {
+        std::unique_lock<std::mutex> lock(gate_mu);
+        ASSERT_TRUE(gate_cv.wait_for(lock, 10s, [&] { return entered; }));
+    }
+    std::atomic<bool> stopped{false};
+    std::thread stopper([&] {
+        client->Stop();
+        stopped = true;
+    });
+    {
+        std::lock_guard<std::mutex> lock(gate_mu);
+        EXPECT_FALSE(stopped);  // still inside the handler
+        release = true;
+        gate_cv.notify_all();
+    }
+    stopper.join();
+    EXPECT_TRUE(stopped);
+    EXPECT_EQ(handler.batch_count(), 1U);
+}
+
+TEST(ZmqClient, ManyStartStopCyclesLeakNoThreadsOrSockets) {
+    MockPublisher pub;
+    auto count_fds = [] {
+        std::size_t n = 0;
+        for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+            (void)e;
+            ++n;
+        }
+        return n;
+    };
+    auto count_threads = [] {
+        std::size_t n = 0;
+        for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+            (void)e;
+            ++n;
+        }
+        return n;
+    };
+    const std::size_t fds_before = count_fds();
+    const std::size_t threads_before = count_threads();
+    for (int i = 0; i < 200; ++i) {
+        RecordingHandler handler;
+        ZmqClient client(options_for(pub), handler);
+        client.Start();
+        if (i % 2 == 0)
+            client.Stop();  // the other half rely on the destructor
+    }
+    EXPECT_EQ(count_fds(), fds_before);
+    EXPECT_EQ(count_threads(), threads_before);
+}
+
+TEST(ZmqClient, InvalidOptionsAreRejectedWithTheFieldNamed) {
+    RecordingHandler handler;
+    auto message_of = [&](ClientOptions o) -> std::string {
+        try {
+            ZmqClient client(std::move(o), handler);
+        } catch (const std::invalid_argument& e) {
+            return e.what();
+        }
+        return "";
+    };
+    ClientOptions good;
+    good.pod_key = "p";
+    good.endpoint = "tcp://127.0.0.1:5557";
+    ClientOptions o = good;
+    o.pod_key.clear();
+    EXPECT_NE(message_of(o).find("pod_key"), std::string::npos);
+    o = good;
+    o.endpoint.clear();
+    EXPECT_NE(message_of(o).find("endpoint or pod_ip"), std::string::npos);
+    o = good;
+    o.endpoint = "http://x:1";
+    EXPECT_NE(message_of(o).find("tcp://, ipc:// or inproc://"), std::string::npos);
+    o = good;
+    o.poll_interval = 0ms;
+    EXPECT_NE(message_of(o).find("poll_interval"), std::string::npos);
+    o = good;
+    o.max_buffered_batches = 0;
+    EXPECT_NE(message_of(o).find("max_buffered_batches"), std::string::npos);
+    o = good;
+    o.data_parallel_rank = -1;
+    EXPECT_NE(message_of(o).find("rank"), std::string::npos);
+    o = good;
+    o.replay_backoff_max = 1ms;
+    EXPECT_NE(message_of(o).find("replay_backoff_max"), std::string::npos);
+}
+
+TEST(ZmqClient, UnbindableEndpointFailsStart) {
+    MockPublisher pub;  // holds the port
+    RecordingHandler handler;
+    ClientOptions o;
+    o.pod_key = "p";
+    o.endpoint = pub.endpoint();
+    o.bind = true;
+    ZmqClient client(o, handler);
+    try {
+        client.Start();
+        FAIL() << "Start should have thrown";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find(pub.endpoint()), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace
+}  // namespace kvevents
