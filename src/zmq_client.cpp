@@ -149,6 +149,7 @@ struct ZmqClient::Impl final : detail::SequencerSink {
     int connected_peers = 0;
     bool ever_connected = false;
     std::vector<zmq::message_t> parts;
+    std::string last_live_topic;
 
     template <class F>
     void update_stats(F&& f) {
@@ -369,6 +370,8 @@ struct ZmqClient::Impl final : detail::SequencerSink {
                 continue;
             }
             update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
+            if (f.topic != last_live_topic)
+                last_live_topic = std::string(f.topic);
             sequencer.on_live(
                 detail::RawBatch{f.sequence, std::string(f.topic), std::string(f.payload), false});
             if (stop_requested)
@@ -391,11 +394,15 @@ struct ZmqClient::Impl final : detail::SequencerSink {
                     dealer.reset();
                     sequencer.on_replay_end();
                     return;
-                case detail::ParsedFrames::Kind::kData:
+                case detail::ParsedFrames::Kind::kData: {
                     update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
-                    sequencer.on_replay_batch(detail::RawBatch{f.sequence, std::string(f.topic),
-                                                               std::string(f.payload), true});
+                    // Replies before vLLM v0.26 carry no topic; the publisher has only one.
+                    const bool has_topic = parts.size() == 4;
+                    sequencer.on_replay_batch(detail::RawBatch{
+                        f.sequence, has_topic ? std::string(f.topic) : last_live_topic,
+                        std::string(f.payload), true});
                     break;
+                }
             }
             // The sequencer may have started another replay (new socket) or stopped.
             if (generation != replay_generation || !dealer || stop_requested)

@@ -8,12 +8,15 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <kvevents/testing/mock_publisher.h>
 #include <kvevents/zmq_client.h>
@@ -92,6 +95,179 @@ TEST(ZmqClient, StartupReplayThenLiveDeliversEveryBatchOnceInOrder) {
     EXPECT_GE(s.replays_completed, 1U);
     EXPECT_EQ(s.last_sequence, 9U);
     EXPECT_EQ(s.batches_unrecoverable, 0U);
+}
+
+// Every publisher flavour the mock can imitate, through the whole client path.
+struct Flavour {
+    const char* name;
+    testing::WireEra era;
+    bool map_envelope;
+    testing::ReplayEnvelope replay;
+    bool digest_hashes;
+};
+
+class ZmqClientFlavours : public ::testing::TestWithParam<Flavour> {};
+
+TEST_P(ZmqClientFlavours, ReplayAndLiveDecodeEveryLayout) {
+    const Flavour f = GetParam();
+    MockPublisherOptions po;
+    po.encoding.era = f.era;
+    po.encoding.map_envelope = f.map_envelope;
+    po.replay_envelope = f.replay;
+    po.topic = "kv@pod-a@model-x";
+    MockPublisher pub(po);
+    auto batch_with = [&](std::uint64_t i) {
+        EventBatch b = stored_batch(i);
+        if (f.digest_hashes) {
+            const std::uint8_t digest[16] = {1, 2, 3, 4, 5, 6, 7, 8,
+                                             0, 0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(i)};
+            std::get<BlockStored>(b.events[0]).block_hashes = {BlockHash::from_digest(digest, 16)};
+        }
+        BlockRemoved removed;
+        removed.block_hashes = {BlockHash::from_signed(-static_cast<std::int64_t>(i) - 1)};
+        b.events.emplace_back(std::move(removed));
+        b.events.emplace_back(AllBlocksCleared{});
+        return b;
+    };
+    for (std::uint64_t i = 0; i < 3; ++i) pub.publish(batch_with(i));
+    RecordingHandler handler;
+    auto client = start_client(pub, handler, options_for(pub));
+    for (std::uint64_t i = 3; i < 6; ++i) pub.publish(batch_with(i));
+    ASSERT_TRUE(handler.wait_for_batches(6));
+    EXPECT_EQ(handler.sequences(), range(0, 5));
+    const auto batches = handler.batches();
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+        SCOPED_TRACE(i);
+        const EventBatch& b = batches[i].batch;
+        ASSERT_EQ(b.events.size(), 3U);
+        const BlockHash& stored = std::get<BlockStored>(b.events[0]).block_hashes.at(0);
+        EXPECT_EQ(stored.to_u64(), i);  // digests end in i: their last 8 bytes read as i
+        EXPECT_EQ(stored.is_digest(), f.digest_hashes);
+        EXPECT_EQ(std::get<BlockRemoved>(b.events[1]).block_hashes.at(0).to_string(),
+                  "-" + std::to_string(i + 1));
+        EXPECT_TRUE(std::holds_alternative<AllBlocksCleared>(b.events[2]));
+        if (batches[i].replayed && f.replay == testing::ReplayEnvelope::kWithoutTopic) {
+            // Older replay replies carry no topic: the client uses the live stream's, once seen.
+            EXPECT_TRUE(batches[i].topic.empty() || batches[i].topic == "kv@pod-a@model-x");
+        } else {
+            EXPECT_EQ(batches[i].topic, "kv@pod-a@model-x");
+        }
+        if (f.era != testing::WireEra::kV0_9) {
+            EXPECT_EQ(b.data_parallel_rank, 0);
+        }
+    }
+    EXPECT_EQ(client->stats().decode_errors, 0U);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllLayouts,
+    ZmqClientFlavours,
+    ::testing::Values(Flavour{"v0_9_no_topic_replay", testing::WireEra::kV0_9, false,
+                              testing::ReplayEnvelope::kWithoutTopic, false},
+                      Flavour{"medium_digests", testing::WireEra::kMedium, false,
+                              testing::ReplayEnvelope::kWithoutTopic, true},
+                      Flavour{"last_positional", testing::WireEra::kKvCacheSpec, false,
+                              testing::ReplayEnvelope::kWithoutTopic, false},
+                      Flavour{"sglang", testing::WireEra::kSglang, false,
+                              testing::ReplayEnvelope::kWithoutTopic, false},
+                      Flavour{"map_events", testing::WireEra::kMapEvents, false,
+                              testing::ReplayEnvelope::kWithTopic, false},
+                      Flavour{"map_events_digests", testing::WireEra::kMapEvents, false,
+                              testing::ReplayEnvelope::kWithTopic, true},
+                      Flavour{"map_envelope", testing::WireEra::kMapEvents, true,
+                              testing::ReplayEnvelope::kWithTopic, false}),
+    [](const ::testing::TestParamInfo<Flavour>& param_info) {
+        return std::string(param_info.param.name);
+    });
+
+TEST(ZmqClient, ReplayRepliesWithoutTopicTakeTheLiveTopic) {
+    MockPublisherOptions po;
+    po.topic = "kv@pod-a";
+    po.replay_envelope = testing::ReplayEnvelope::kWithoutTopic;
+    MockPublisher pub(po);
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    auto client = start_client(pub, handler, o);
+    pub.drop_live({1});
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for_batches(3));
+    const auto batches = handler.batches();
+    ASSERT_TRUE(batches[1].replayed);
+    EXPECT_EQ(batches[1].topic, "kv@pod-a");
+}
+
+TEST(ZmqClient, LagIsMeasuredFromTheBatchTimestamp) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    auto client = start_client(pub, handler, o);
+    EventBatch old = stored_batch(1);
+    old.ts =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
+        2.0;  // stamped two seconds ago
+    pub.publish(old);
+    EventBatch fresh = stored_batch(2);
+    fresh.ts = 1e300;  // nonsense from the wire counts as no lag, not as undefined behaviour
+    pub.publish(fresh);
+    ASSERT_TRUE(handler.wait_for_batches(2));
+    const ClientStats s = client->stats();
+    EXPECT_GE(s.max_lag, std::chrono::seconds(2));
+    EXPECT_EQ(s.last_lag, std::chrono::microseconds(0));
+}
+
+TEST(ZmqClient, ErrorLogIsRateLimitedButEveryErrorIsCounted) {
+    std::ostringstream log_text;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text);
+    auto logger = std::make_shared<spdlog::logger>("test", sink);
+    MockPublisher pub;
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.start_sequence = std::nullopt;
+    o.logger = logger;
+    o.log_errors_per_second = 3;
+    auto client = start_client(pub, handler, o);
+    for (int i = 0; i < 50; ++i) pub.send_raw_frames({"only one frame"});
+    ASSERT_TRUE(handler.wait_for(
+        [](const RecordingHandler& h) { return h.count(StreamNotice::Kind::kDecodeError) == 50; }));
+    client->Stop();
+    EXPECT_EQ(client->stats().decode_errors, 50U);
+    std::size_t error_lines = 0;
+    std::istringstream lines(log_text.str());
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find("decode error") != std::string::npos) {
+            ++error_lines;
+        }
+    }
+    EXPECT_GE(error_lines, 3U);
+    EXPECT_LT(error_lines, 50U);
+}
+
+TEST(ZmqClient, LambdaHandlerAdapterReceivesBatchesAndNotices) {
+    MockPublisher pub;
+    std::mutex mu;
+    std::vector<std::uint64_t> seen;
+    std::size_t notices = 0;
+    std::condition_variable cv;
+    LambdaEventHandler handler(
+        [&](const ReceivedBatch& b) {
+            std::lock_guard<std::mutex> lock(mu);
+            seen.push_back(b.sequence);
+            cv.notify_all();
+        },
+        [&](const StreamNotice&) {
+            std::lock_guard<std::mutex> lock(mu);
+            ++notices;
+        });
+    ClientOptions o = options_for(pub);
+    ZmqClient client(o, handler);
+    client.Start();
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    publish_n(pub, 2);
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return seen.size() == 2; }));
+    EXPECT_GE(notices, 1U);  // at least the connection notice
 }
 
 TEST(ZmqClient, LiveGapIsFilledFromReplayAndOverlapIsDroppedAsDuplicates) {

@@ -507,8 +507,9 @@ TEST(MalformedDecodeTest, HugeDeclaredLengthsAllocateNothingLarge) {
         ASSERT_TRUE(r.fatal.has_value());
         EXPECT_EQ(r.fatal->code, DecodeErrc::kLengthExceedsInput) << r.fatal->message();
         // Far below anything proportional to the declared 4 G elements.
-        if (kAllocationHook)
+        if (kAllocationHook) {
             EXPECT_LT(largest, std::size_t{1} << 20);
+        }
     }
 }
 
