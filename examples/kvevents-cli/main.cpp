@@ -4,12 +4,16 @@
 #include <vector>
 
 #include "decode_command.h"
+#include "demo_command.h"
+#include "subscribe_command.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: kvevents-cli <command> [options]\n"
     "commands:\n"
+    "  subscribe  follow live publishers and print their events\n"
+    "  demo       run a mock vLLM publisher with faults and follow it (a self-check)\n"
     "  decode     decode msgpack payloads (hex lines or --raw) into JSON lines\n"
     "Run 'kvevents-cli <command> --help' for a command's options.\n";
 
@@ -24,6 +28,12 @@ int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 2, argv + argc);
     if (command == "decode") {
         return kvevents::cli::run_decode(args);
+    }
+    if (command == "subscribe") {
+        return kvevents::cli::run_subscribe(args);
+    }
+    if (command == "demo") {
+        return kvevents::cli::run_demo(args);
     }
     if (command == "-h" || command == "--help") {
         std::cout << kUsage;

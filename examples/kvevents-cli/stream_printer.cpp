@@ -1,0 +1,149 @@
+#include "stream_printer.h"
+
+#include <chrono>
+#include <ostream>
+#include <sstream>
+#include <variant>
+
+#include "event_json.h"
+
+namespace kvevents::cli {
+
+std::optional<OutputFormat> parse_format(const std::string& text) {
+    if (text == "text")
+        return OutputFormat::kText;
+    if (text == "json")
+        return OutputFormat::kJson;
+    return std::nullopt;
+}
+
+StreamPrinter::StreamPrinter(PrinterOptions options, std::ostream& out, std::ostream& err)
+    : options_(options), out_(out), err_(err) {}
+
+void StreamPrinter::write_text_event(const ReceivedBatch& batch, std::size_t index) {
+    const Event& event = batch.batch.events[index];
+    out_ << batch.pod_key << " seq=" << batch.sequence << ' ' << event_type_name(event);
+    std::visit(Overloaded{
+                   [&](const BlockStored& ev) {
+                       out_ << " hashes=" << ev.block_hashes.size();
+                       if (!ev.block_hashes.empty()) {
+                           out_ << " first=" << ev.block_hashes.front().to_string();
+                       }
+                       const std::size_t tokens = ev.token_id_form == TokenIdForm::kString
+                                                      ? ev.token_id_strings.size()
+                                                      : ev.token_ids.size();
+                       out_ << " tokens=" << tokens;
+                       if (ev.parent_block_hash) {
+                           out_ << " parent=" << ev.parent_block_hash->to_string();
+                       }
+                       out_ << " medium=" << ev.medium.value_or("-");
+                   },
+                   [&](const BlockRemoved& ev) {
+                       out_ << " hashes=" << ev.block_hashes.size();
+                       if (!ev.block_hashes.empty()) {
+                           out_ << " first=" << ev.block_hashes.front().to_string();
+                       }
+                       out_ << " medium=" << ev.medium.value_or("-");
+                   },
+                   [&](const AllBlocksCleared&) {},
+               },
+               event);
+    if (batch.replayed)
+        out_ << " (replayed)";
+    out_ << '\n';
+}
+
+void StreamPrinter::print_batch(const ReceivedBatch& batch) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (std::size_t i = 0; i < batch.batch.events.size(); ++i) {
+        if (options_.max_events && events_printed_ >= *options_.max_events) {
+            reached_max_ = true;
+            break;
+        }
+        if (options_.format == OutputFormat::kJson) {
+            json_.clear();
+            write_event_json(json_, BatchOrigin{batch.pod_key, batch.sequence}, batch.batch, i);
+            out_ << json_.str() << '\n';
+        } else {
+            write_text_event(batch, i);
+        }
+        ++events_printed_;
+    }
+    if (options_.max_events && events_printed_ >= *options_.max_events)
+        reached_max_ = true;
+    out_.flush();
+}
+
+void StreamPrinter::print_notice(const StreamNotice& notice) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (options_.format == OutputFormat::kJson && options_.json_notices) {
+        json_.clear();
+        json_.begin_object();
+        json_.key("notice");
+        json_.string(to_string(notice.kind));
+        json_.key("pod");
+        json_.string(notice.pod_key);
+        json_.key("first_seq");
+        notice.first_sequence ? json_.number(*notice.first_sequence) : json_.null();
+        json_.key("last_seq");
+        notice.last_sequence ? json_.number(*notice.last_sequence) : json_.null();
+        json_.key("state");
+        json_.string(to_string(notice.state));
+        json_.key("detail");
+        json_.string(notice.detail);
+        json_.end_object();
+        out_ << json_.str() << '\n';
+        out_.flush();
+        return;
+    }
+    err_ << "notice " << notice.pod_key << ": ";
+    switch (notice.kind) {
+        case StreamNotice::Kind::kPublisherRestarted:
+            err_ << "publisher restarted; forget this pod's blocks";
+            break;
+        case StreamNotice::Kind::kUnrecoverableGap:
+            err_ << "batches " << notice.first_sequence.value_or(0) << ".."
+                 << notice.last_sequence.value_or(0) << " lost for good";
+            break;
+        case StreamNotice::Kind::kDecodeError:
+            err_ << "decode error";
+            if (notice.first_sequence)
+                err_ << " in batch " << *notice.first_sequence;
+            err_ << ": " << notice.detail;
+            break;
+        case StreamNotice::Kind::kConnectionChanged:
+            err_ << to_string(notice.state) << ' ' << notice.detail;
+            break;
+        case StreamNotice::Kind::kHandlerError:
+            err_ << "handler error: " << notice.detail;
+            break;
+    }
+    err_ << '\n';
+}
+
+std::string format_stats(const ClientStats& s) {
+    std::ostringstream out;
+    out << "batches=" << s.batches << " events=" << s.events << " bytes=" << s.bytes
+        << " gaps=" << s.gaps_detected << " recovered=" << s.batches_recovered
+        << " lost=" << s.batches_unrecoverable << " duplicates=" << s.duplicates_dropped
+        << " restarts=" << s.restarts << " reconnects=" << s.reconnects
+        << " decode_errors=" << s.decode_errors << " unknown_events=" << s.unknown_events
+        << " handler_errors=" << s.handler_errors << " replays=" << s.replays_requested << '/'
+        << s.replays_completed << '/' << s.replays_failed << " last_seq=";
+    if (s.last_sequence) {
+        out << *s.last_sequence;
+    } else {
+        out << '-';
+    }
+    using Millis = std::chrono::duration<double, std::milli>;
+    out << " lag_ms=" << Millis(s.last_lag).count() << '/' << Millis(s.max_lag).count()
+        << " state=" << to_string(s.state);
+    return out.str();
+}
+
+void StreamPrinter::print_stats(const std::string& pod_key, const ClientStats& stats) {
+    std::lock_guard<std::mutex> lock(mu_);
+    err_ << "stats " << pod_key << ": " << format_stats(stats) << '\n';
+}
+
+}  // namespace kvevents::cli

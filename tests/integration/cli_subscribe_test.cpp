@@ -1,0 +1,166 @@
+// kvevents-cli subscribe and demo, run as a user runs them, against the mock publisher.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <kvevents/testing/mock_publisher.h>
+
+#include "subprocess.h"
+
+namespace kvevents {
+namespace {
+
+using namespace std::chrono_literals;
+using test::Subprocess;
+using testing::MockPublisher;
+using testing::MockPublisherOptions;
+
+const std::string kCli = KVEVENTS_CLI_PATH;
+
+EventBatch one_store(std::uint64_t hash) {
+    BlockStored ev;
+    ev.block_hashes = {BlockHash::from_unsigned(hash)};
+    ev.token_ids = {1, 2, 3, 4};
+    ev.block_size = 4;
+    ev.medium = "GPU";
+    EventBatch b;
+    b.ts = 1700000000.5;
+    b.events.emplace_back(std::move(ev));
+    return b;
+}
+
+std::vector<std::string> read_lines(Subprocess& p, std::size_t n) {
+    std::vector<std::string> lines;
+    while (lines.size() < n) {
+        auto line = p.read_line(10s);
+        if (!line)
+            break;
+        lines.push_back(*line);
+    }
+    return lines;
+}
+
+TEST(CliSubscribe, JsonWithReplayPrintsEveryBatchOnceThenStopsAtCount) {
+    MockPublisher pub;
+    pub.publish(one_store(100));
+    pub.publish(one_store(101));  // before the CLI starts: only replay has these
+    Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--replay",
+                    pub.replay_endpoint(), "--format", "json", "--count", "4"});
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    pub.publish(one_store(102));
+    pub.publish(one_store(103));
+    const auto lines = read_lines(cli, 4);
+    ASSERT_EQ(lines.size(), 4U);
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(lines[i], "{\"pod\":\"" + pub.endpoint() + "\",\"seq\":" + std::to_string(i) +
+                                ",\"ts\":1700000000.5,\"dp_rank\":0,\"idx\":0,\"type\":"
+                                "\"BlockStored\",\"block_hashes\":[" +
+                                std::to_string(100 + i) +
+                                "],\"parent_block_hash\":null,\"token_ids\":[1,2,3,4],"
+                                "\"block_size\":4,\"lora_id\":null,\"medium\":\"GPU\"}");
+    }
+    EXPECT_EQ(cli.wait(), 0);
+    EXPECT_NE(cli.stderr_text().find("stats " + pub.endpoint() + ": batches="), std::string::npos)
+        << cli.stderr_text();
+}
+
+TEST(CliSubscribe, TextFormatAndSigtermStopCleanly) {
+    MockPublisher pub;
+    Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--no-replay"});
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    pub.publish(one_store(7));
+    const auto line = cli.read_line(10s);
+    ASSERT_TRUE(line.has_value());
+    EXPECT_EQ(*line, pub.endpoint() + " seq=0 BlockStored hashes=1 first=7 tokens=4 medium=GPU");
+    cli.signal(SIGTERM);
+    EXPECT_EQ(cli.wait(), 0);
+    EXPECT_NE(cli.stderr_text().find("stopping on SIGTERM"), std::string::npos);
+    EXPECT_NE(cli.stderr_text().find("batches=1 events=1"), std::string::npos);
+}
+
+TEST(CliSubscribe, JsonNoticesReportARestartInline) {
+    MockPublisher pub;
+    Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--replay",
+                    pub.replay_endpoint(), "--format", "json", "--notices", "--topic", ""});
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    pub.publish(one_store(1));
+    pub.publish(one_store(2));
+    pub.restart();
+    pub.publish(one_store(3));
+    std::vector<std::string> lines;
+    bool saw_restart_before_new_batch = false;
+    for (int i = 0; i < 20 && !saw_restart_before_new_batch; ++i) {
+        const auto line = cli.read_line(10s);
+        ASSERT_TRUE(line.has_value());
+        lines.push_back(*line);
+        if (line->find("\"block_hashes\":[3]") != std::string::npos) {
+            for (const auto& earlier : lines) {
+                saw_restart_before_new_batch |=
+                    earlier.find("\"notice\":\"publisher_restarted\"") != std::string::npos;
+            }
+            break;
+        }
+    }
+    EXPECT_TRUE(saw_restart_before_new_batch);
+    cli.signal(SIGINT);
+    EXPECT_EQ(cli.wait(), 0);
+}
+
+TEST(CliSubscribe, UnreachablePublisherIsNotAnErrorAndDurationEndsTheRun) {
+    std::string endpoint;
+    {
+        MockPublisher probe;  // a port with nobody on it once the probe is gone
+        endpoint = probe.endpoint();
+    }
+    Subprocess cli({kCli, "subscribe", "--endpoint", endpoint, "--duration", "0.3",
+                    "--stats-interval", "0.1"});
+    EXPECT_EQ(cli.wait(), 0);
+    const std::string err = cli.stderr_text();
+    EXPECT_NE(err.find("batches=0"), std::string::npos) << err;
+    EXPECT_NE(err.find("state=connecting"), std::string::npos) << err;
+}
+
+TEST(CliSubscribe, BindModeWaitsForAnEngineThatConnectsOut) {
+    // Find a free port, then let the CLI bind it and the engine connect to it.
+    std::string endpoint;
+    {
+        MockPublisher probe;
+        endpoint = probe.endpoint();
+    }
+    Subprocess cli(
+        {kCli, "subscribe", "--endpoint", endpoint, "--bind", "--no-replay", "--count", "1"});
+    MockPublisherOptions po;
+    po.endpoint = endpoint;
+    po.connect = true;
+    po.replay_endpoint.clear();
+    MockPublisher pub(po);
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    pub.publish(one_store(9));
+    const auto line = cli.read_line(10s);
+    ASSERT_TRUE(line.has_value());
+    EXPECT_NE(line->find("first=9"), std::string::npos);
+    EXPECT_EQ(cli.wait(), 0);
+}
+
+TEST(CliDemo, RunsByItselfAndVerifiesExactlyOnceDelivery) {
+    Subprocess cli({kCli, "demo", "--quiet"});
+    EXPECT_EQ(cli.wait(30s), 0) << cli.stderr_text();
+    const std::string err = cli.stderr_text();
+    EXPECT_NE(err.find("demo: OK: every batch exactly once, in order"), std::string::npos) << err;
+    EXPECT_NE(err.find("0 lost, 1 restart seen"), std::string::npos) << err;
+}
+
+TEST(CliDemo, PrintsEventsAsJson) {
+    Subprocess cli({kCli, "demo", "--format", "json"});
+    const auto first = cli.read_line(10s);
+    ASSERT_TRUE(first.has_value());
+    EXPECT_EQ(first->rfind("{\"pod\":\"demo-pod\",\"seq\":0,", 0), 0U) << *first;
+    EXPECT_EQ(cli.wait(30s), 0) << cli.stderr_text();
+}
+
+}  // namespace
+}  // namespace kvevents

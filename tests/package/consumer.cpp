@@ -1,0 +1,41 @@
+// The smallest real use of kvevents: publish one batch with the mock publisher, receive it with a
+// ZmqClient, and exit 0 only if it arrived intact. Built as C++17 against the public headers.
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+
+#include <kvevents/testing/mock_publisher.h>
+#include <kvevents/zmq_client.h>
+
+int main() {
+    kvevents::testing::MockPublisher publisher;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool received = false;
+    kvevents::LambdaEventHandler handler([&](const kvevents::ReceivedBatch& batch) {
+        const auto& stored = std::get<kvevents::BlockStored>(batch.batch.events.at(0));
+        std::lock_guard<std::mutex> lock(mu);
+        received = stored.block_hashes.at(0).to_u64() == 42;
+        cv.notify_all();
+    });
+    kvevents::ClientOptions options;
+    options.pod_key = "consumer";
+    options.endpoint = publisher.endpoint();
+    options.replay_endpoint = publisher.replay_endpoint();
+    kvevents::ZmqClient client(options, handler);
+    client.Start();
+
+    if (!publisher.wait_for_subscriber(std::chrono::seconds(10)))
+        return 1;
+    kvevents::BlockStored stored;
+    stored.block_hashes = {kvevents::BlockHash::from_unsigned(42)};
+    kvevents::EventBatch batch;
+    batch.events.emplace_back(stored);
+    publisher.publish(batch);
+
+    std::unique_lock<std::mutex> lock(mu);
+    const bool ok = cv.wait_for(lock, std::chrono::seconds(10), [&] { return received; });
+    std::printf("consumer: %s\n", ok ? "received batch 0" : "nothing received");
+    return ok ? 0 : 1;
+}
