@@ -1,0 +1,328 @@
+// End-to-end benchmark: a publisher thread sends realistic map-era batches over loopback TCP; a
+// ZmqClient with a trivial handler receives them. In the same run, a bare libzmq SUB loop receives
+// the identical messages without decoding: the transport's own limit. Prints readable results and
+// ends with one JSON line of every figure (see docs/benchmarks.md).
+
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+
+#include <kvevents/testing/encoder.h>
+#include <kvevents/zmq_client.h>
+
+#include "workload.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// --- measurement helpers -----------------------------------------------------------------------
+
+// Resident memory once the allocator has returned what is free: at a quiescent moment (nothing
+// in flight) this is what the process really holds, so a leak shows and allocator slack does not.
+double rss_mib() {
+    malloc_trim(0);
+    std::ifstream statm("/proc/self/statm");
+    long pages_total = 0;
+    long pages_resident = 0;
+    statm >> pages_total >> pages_resident;
+    return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) /
+           (1024.0 * 1024.0);
+}
+
+double peak_rss_mib() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+std::string be64(std::uint64_t v) {
+    std::string out(8, '\0');
+    for (int i = 7; i >= 0; --i) {
+        out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+        v >>= 8;
+    }
+    return out;
+}
+
+// --- the publisher -----------------------------------------------------------------------------
+
+// Sends [topic, seq, payload] like vLLM's publisher, with the payload encoded once up front so
+// only the transport is measured on the sending side. An XPUB, to know when a subscriber is in.
+class BenchPublisher {
+public:
+    explicit BenchPublisher(zmq::context_t& context) : socket_(context, zmq::socket_type::xpub) {
+        socket_.set(zmq::sockopt::linger, 0);
+        socket_.set(zmq::sockopt::sndhwm, 0);  // flow is controlled by the credit window below
+        socket_.bind("tcp://127.0.0.1:*");
+        endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+        payload_ = kvevents::testing::encode_batch(kvevents::bench::realistic_batch());
+    }
+
+    const std::string& endpoint() const { return endpoint_; }
+    std::size_t payload_size() const { return payload_.size(); }
+
+    void wait_for_subscriber() {
+        zmq::message_t msg;
+        while (true) {
+            if (socket_.recv(msg, zmq::recv_flags::none) && msg.size() > 0 &&
+                static_cast<const std::uint8_t*>(msg.data())[0] == 1) {
+                return;
+            }
+        }
+    }
+
+    void send(std::uint64_t seq) {
+        socket_.send(zmq::message_t(), zmq::send_flags::sndmore);
+        const std::string s = be64(seq);
+        socket_.send(zmq::buffer(s), zmq::send_flags::sndmore);
+        socket_.send(zmq::buffer(payload_), zmq::send_flags::none);
+    }
+
+    // Sends `count` batches as fast as the receiver takes them, never more than `window` ahead of
+    // what it has consumed, so no queue (and no memory) grows without bound.
+    void send_flat_out(std::uint64_t first,
+                       std::uint64_t count,
+                       const std::atomic<std::uint64_t>& consumed,
+                       std::uint64_t window) {
+        for (std::uint64_t seq = first; seq < first + count; ++seq) {
+            while (seq >= consumed.load(std::memory_order_acquire) + window) {
+                std::this_thread::yield();
+            }
+            send(seq);
+        }
+    }
+
+private:
+    zmq::socket_t socket_;
+    std::string endpoint_;
+    std::string payload_;
+};
+
+constexpr std::uint64_t kWindow = 2000;
+
+// --- throughput ----------------------------------------------------------------------------------
+
+struct Throughput {
+    double batches_per_s;
+    double events_per_s;
+};
+
+constexpr std::uint64_t kEventsPerBatch = 8;
+
+Throughput raw_sub_throughput(std::uint64_t batches) {
+    zmq::context_t context;
+    BenchPublisher publisher(context);
+    std::atomic<std::uint64_t> consumed{0};
+    Clock::time_point first_at;
+    Clock::time_point last_at;
+    std::thread receiver([&] {
+        zmq::socket_t sub(context, zmq::socket_type::sub);
+        sub.set(zmq::sockopt::linger, 0);
+        sub.set(zmq::sockopt::rcvhwm, 0);
+        sub.set(zmq::sockopt::subscribe, "");
+        sub.connect(publisher.endpoint());
+        zmq::message_t topic;
+        zmq::message_t seq;
+        zmq::message_t payload;
+        for (std::uint64_t n = 0; n < batches; ++n) {
+            (void)sub.recv(topic);
+            (void)sub.recv(seq);
+            (void)sub.recv(payload);
+            if (n == 0) first_at = Clock::now();
+            consumed.store(n + 1, std::memory_order_release);
+        }
+        last_at = Clock::now();
+    });
+    publisher.wait_for_subscriber();
+    publisher.send_flat_out(0, batches, consumed, kWindow);
+    receiver.join();
+    const double seconds = std::chrono::duration<double>(last_at - first_at).count();
+    const double bps = static_cast<double>(batches - 1) / seconds;
+    return {bps, bps * kEventsPerBatch};
+}
+
+// Counts what the client delivers; optionally records per-sequence arrival times.
+class CountingHandler final : public kvevents::EventHandler {
+public:
+    explicit CountingHandler(std::atomic<std::uint64_t>& consumed) : consumed_(consumed) {}
+
+    void on_batch(const kvevents::ReceivedBatch& b) override {
+        const auto now = Clock::now();
+        if (arrivals) (*arrivals)[b.sequence].store(now.time_since_epoch().count(),
+                                                     std::memory_order_relaxed);
+        if (b.sequence == 0) first_at = now;
+        last_at = now;
+        events += b.batch.events.size();
+        consumed_.store(b.sequence + 1, std::memory_order_release);
+    }
+
+    std::atomic<std::uint64_t>& consumed_;
+    std::vector<std::atomic<std::int64_t>>* arrivals = nullptr;
+    Clock::time_point first_at;
+    Clock::time_point last_at;
+    std::uint64_t events = 0;
+};
+
+kvevents::ClientOptions bench_options(const std::string& endpoint) {
+    kvevents::ClientOptions o;
+    o.pod_key = "bench";
+    o.endpoint = endpoint;
+    o.replay_enabled = false;   // the publisher has no replay socket
+    o.start_sequence = 0;       // but a missing batch would still be reported
+    o.receive_hwm = 0;
+    return o;
+}
+
+struct ClientRun {
+    Throughput throughput;
+    double rss_at_1m_events = 0;
+    double rss_at_5m_events = 0;
+    std::uint64_t lost = 0;
+};
+
+// Runs the client over `batches` batches; samples RSS when 1M and 5M events have been delivered.
+ClientRun client_throughput(std::uint64_t batches) {
+    zmq::context_t context;
+    BenchPublisher publisher(context);
+    std::atomic<std::uint64_t> consumed{0};
+    CountingHandler handler(consumed);
+    kvevents::ZmqClient client(bench_options(publisher.endpoint()), handler);
+    client.Start();
+    publisher.wait_for_subscriber();
+    ClientRun run;
+    const std::uint64_t at_1m = 1000000 / kEventsPerBatch;
+    const std::uint64_t at_5m = 5000000 / kEventsPerBatch;
+    std::uint64_t sent = 0;
+    auto send_until = [&](std::uint64_t target) {
+        publisher.send_flat_out(sent, target - sent, consumed, kWindow);
+        sent = target;
+        while (consumed.load(std::memory_order_acquire) < target) std::this_thread::yield();
+    };
+    if (batches >= at_5m) {
+        send_until(at_1m);
+        run.rss_at_1m_events = rss_mib();
+        for (std::uint64_t m = 2; m <= 5; ++m) {
+            send_until(m * at_1m);
+            std::printf("  RSS at %lluM events: %.2f MiB\n", static_cast<unsigned long long>(m),
+                        rss_mib());
+        }
+        run.rss_at_5m_events = rss_mib();
+    }
+    send_until(batches);
+    client.Stop();
+    const double seconds = std::chrono::duration<double>(handler.last_at - handler.first_at).count();
+    const double bps = static_cast<double>(batches - 1) / seconds;
+    run.throughput = {bps, static_cast<double>(handler.events) / seconds};
+    run.lost = client.stats().batches_unrecoverable;
+    return run;
+}
+
+// --- latency ---------------------------------------------------------------------------------------
+
+struct Latency {
+    double rate;
+    double p50_us;
+    double p99_us;
+    double p999_us;
+    std::size_t samples;
+};
+
+double percentile(std::vector<double>& sorted, double q) {
+    const auto index = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1));
+    return sorted[index];
+}
+
+// Publishes at a fixed rate; latency is from just after the publisher's send() returned (its own
+// cost excluded) to the handler call, on one steady clock shared by both threads.
+Latency client_latency(double rate, std::chrono::milliseconds duration, FILE* samples_out) {
+    const auto count = static_cast<std::uint64_t>(rate * std::chrono::duration<double>(duration).count());
+    zmq::context_t context;
+    BenchPublisher publisher(context);
+    std::atomic<std::uint64_t> consumed{0};
+    std::vector<std::atomic<std::int64_t>> sent_at(count);
+    std::vector<std::atomic<std::int64_t>> arrived_at(count);
+    CountingHandler handler(consumed);
+    handler.arrivals = &arrived_at;
+    kvevents::ZmqClient client(bench_options(publisher.endpoint()), handler);
+    client.Start();
+    publisher.wait_for_subscriber();
+    const auto interval = std::chrono::duration<double>(1.0 / rate);
+    const auto start = Clock::now();
+    for (std::uint64_t i = 0; i < count; ++i) {
+        // Pacing: sleep to the next slot; a late wake-up sends the overdue batches back to back.
+        const auto slot = start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i));
+        if (Clock::now() < slot) std::this_thread::sleep_until(slot);
+        publisher.send(i);
+        sent_at[i].store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    }
+    while (consumed.load(std::memory_order_acquire) < count) std::this_thread::yield();
+    client.Stop();
+    std::vector<double> us;
+    us.reserve(count);
+    const std::uint64_t warmup = count / 20;  // the first 5%: connection and cache warm-up
+    for (std::uint64_t i = warmup; i < count; ++i) {
+        const auto d = arrived_at[i].load() - sent_at[i].load();
+        us.push_back(std::max<double>(0.0, static_cast<double>(d) / 1000.0));
+    }
+    if (samples_out) {
+        for (std::size_t i = 0; i < us.size(); ++i) std::fprintf(samples_out, "%g %g\n", rate, us[i]);
+    }
+    std::sort(us.begin(), us.end());
+    return {rate, percentile(us, 0.50), percentile(us, 0.99), percentile(us, 0.999), us.size()};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // Optional: a file to write every latency sample to ("rate latency_us" per line), for plots.
+    FILE* samples = argc > 1 ? std::fopen(argv[1], "w") : nullptr;
+
+    constexpr std::uint64_t kThroughputBatches = 200000;
+    const Throughput raw = raw_sub_throughput(kThroughputBatches);
+    std::printf("raw SUB loop:   %10.0f batches/s %12.0f events/s\n", raw.batches_per_s,
+                raw.events_per_s);
+    const ClientRun quick = client_throughput(kThroughputBatches);
+    std::printf("ZmqClient:      %10.0f batches/s %12.0f events/s  ratio %.3f\n",
+                quick.throughput.batches_per_s, quick.throughput.events_per_s,
+                quick.throughput.batches_per_s / raw.batches_per_s);
+
+    std::vector<Latency> latencies;
+    for (const double rate : {1000.0, 10000.0, 50000.0}) {
+        latencies.push_back(client_latency(rate, 3s, samples));
+        const Latency& l = latencies.back();
+        std::printf("latency @ %6.0f batches/s: p50 %7.1f us  p99 %7.1f us  p99.9 %7.1f us  (%zu)\n",
+                    l.rate, l.p50_us, l.p99_us, l.p999_us, l.samples);
+    }
+    if (samples) std::fclose(samples);
+
+    // 5M events = 625k batches, the memory run.
+    const ClientRun memory = client_throughput(5000000 / kEventsPerBatch + 1);
+    const double growth = memory.rss_at_5m_events - memory.rss_at_1m_events;
+    std::printf("memory: RSS %.1f MiB at 1M events, %.1f MiB at 5M (growth %.2f MiB), peak %.1f MiB\n",
+                memory.rss_at_1m_events, memory.rss_at_5m_events, growth, peak_rss_mib());
+    std::printf("lost batches: %llu\n",
+                static_cast<unsigned long long>(quick.lost + memory.lost));
+
+    const Latency& at_10k = latencies[1];
+    std::printf(
+        "{\"client_batches_per_s\":%.0f,\"raw_batches_per_s\":%.0f,\"ratio_client_to_raw\":%.3f,"
+        "\"events_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
+        "\"rss_peak_mib\":%.1f,\"rss_growth_mib\":%.2f}\n",
+        quick.throughput.batches_per_s, raw.batches_per_s,
+        quick.throughput.batches_per_s / raw.batches_per_s, quick.throughput.events_per_s,
+        at_10k.p50_us, at_10k.p99_us, at_10k.p999_us, peak_rss_mib(), growth);
+    return 0;
+}
