@@ -3,10 +3,6 @@
 // the identical messages without decoding: the transport's own limit. Prints readable results and
 // ends with one JSON line of every figure (see docs/benchmarks.md).
 
-#include <malloc.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,6 +12,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <malloc.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <zmq.hpp>
 
 #include <kvevents/testing/encoder.h>
@@ -55,6 +55,27 @@ std::string be64(std::uint64_t v) {
         v >>= 8;
     }
     return out;
+}
+
+// --- flow control ------------------------------------------------------------------------------
+
+// The receiver publishes how many batches it has consumed; waiters sleep on the atomic instead of
+// spinning, so on two cores the sender never steals CPU from the receiver it waits for.
+constexpr std::uint64_t kNotifyEvery = 256;
+
+void mark_consumed(std::atomic<std::uint64_t>& consumed, std::uint64_t n, bool last) {
+    consumed.store(n, std::memory_order_release);
+    if (last || n % kNotifyEvery == 0)
+        consumed.notify_all();
+}
+
+void wait_until_consumed(const std::atomic<std::uint64_t>& consumed, std::uint64_t target) {
+    while (true) {
+        const std::uint64_t now = consumed.load(std::memory_order_acquire);
+        if (now >= target)
+            return;
+        consumed.wait(now, std::memory_order_acquire);
+    }
 }
 
 // --- the publisher -----------------------------------------------------------------------------
@@ -98,9 +119,8 @@ public:
                        const std::atomic<std::uint64_t>& consumed,
                        std::uint64_t window) {
         for (std::uint64_t seq = first; seq < first + count; ++seq) {
-            while (seq >= consumed.load(std::memory_order_acquire) + window) {
-                std::this_thread::yield();
-            }
+            if (seq >= window)
+                wait_until_consumed(consumed, seq - window + 1);
             send(seq);
         }
     }
@@ -128,8 +148,10 @@ Throughput raw_sub_throughput(std::uint64_t batches) {
     std::atomic<std::uint64_t> consumed{0};
     Clock::time_point first_at;
     Clock::time_point last_at;
+    // Its own context, as the client has: in production the two ends are separate processes.
+    zmq::context_t receiver_context;
     std::thread receiver([&] {
-        zmq::socket_t sub(context, zmq::socket_type::sub);
+        zmq::socket_t sub(receiver_context, zmq::socket_type::sub);
         sub.set(zmq::sockopt::linger, 0);
         sub.set(zmq::sockopt::rcvhwm, 0);
         sub.set(zmq::sockopt::subscribe, "");
@@ -141,8 +163,9 @@ Throughput raw_sub_throughput(std::uint64_t batches) {
             (void)sub.recv(topic);
             (void)sub.recv(seq);
             (void)sub.recv(payload);
-            if (n == 0) first_at = Clock::now();
-            consumed.store(n + 1, std::memory_order_release);
+            if (n == 0)
+                first_at = Clock::now();
+            mark_consumed(consumed, n + 1, n + 1 == batches);
         }
         last_at = Clock::now();
     });
@@ -161,15 +184,18 @@ public:
 
     void on_batch(const kvevents::ReceivedBatch& b) override {
         const auto now = Clock::now();
-        if (arrivals) (*arrivals)[b.sequence].store(now.time_since_epoch().count(),
-                                                     std::memory_order_relaxed);
-        if (b.sequence == 0) first_at = now;
+        if (arrivals)
+            (*arrivals)[b.sequence].store(now.time_since_epoch().count(),
+                                          std::memory_order_relaxed);
+        if (b.sequence == 0)
+            first_at = now;
         last_at = now;
         events += b.batch.events.size();
-        consumed_.store(b.sequence + 1, std::memory_order_release);
+        mark_consumed(consumed_, b.sequence + 1, b.sequence + 1 == expected_last);
     }
 
     std::atomic<std::uint64_t>& consumed_;
+    std::uint64_t expected_last = 0;  // wake waiters at once when this many have arrived
     std::vector<std::atomic<std::int64_t>>* arrivals = nullptr;
     Clock::time_point first_at;
     Clock::time_point last_at;
@@ -180,8 +206,8 @@ kvevents::ClientOptions bench_options(const std::string& endpoint) {
     kvevents::ClientOptions o;
     o.pod_key = "bench";
     o.endpoint = endpoint;
-    o.replay_enabled = false;   // the publisher has no replay socket
-    o.start_sequence = 0;       // but a missing batch would still be reported
+    o.replay_enabled = false;  // the publisher has no replay socket
+    o.start_sequence = 0;      // but a missing batch would still be reported
     o.receive_hwm = 0;
     return o;
 }
@@ -207,30 +233,35 @@ ClientRun client_throughput(std::uint64_t batches) {
     const std::uint64_t at_5m = 5000000 / kEventsPerBatch;
     std::uint64_t sent = 0;
     auto send_until = [&](std::uint64_t target) {
+        handler.expected_last = target;
         publisher.send_flat_out(sent, target - sent, consumed, kWindow);
         sent = target;
-        while (consumed.load(std::memory_order_acquire) < target) std::this_thread::yield();
+        wait_until_consumed(consumed, target);
     };
     if (batches >= at_5m) {
         send_until(at_1m);
         run.rss_at_1m_events = rss_mib();
         for (std::uint64_t m = 2; m <= 5; ++m) {
             send_until(m * at_1m);
-            std::printf("  RSS at %lluM events: %.2f MiB\n", static_cast<unsigned long long>(m),
-                        rss_mib());
+            const double rss = rss_mib();
+            std::printf("  RSS at %lluM events: %.2f MiB (heap in use %.2f MiB)\n",
+                        static_cast<unsigned long long>(m), rss,
+                        static_cast<double>(mallinfo2().uordblks) / (1024.0 * 1024.0));
         }
         run.rss_at_5m_events = rss_mib();
     }
     send_until(batches);
     client.Stop();
-    const double seconds = std::chrono::duration<double>(handler.last_at - handler.first_at).count();
+    const double seconds =
+        std::chrono::duration<double>(handler.last_at - handler.first_at).count();
     const double bps = static_cast<double>(batches - 1) / seconds;
     run.throughput = {bps, static_cast<double>(handler.events) / seconds};
     run.lost = client.stats().batches_unrecoverable;
     return run;
 }
 
-// --- latency ---------------------------------------------------------------------------------------
+// --- latency
+// ---------------------------------------------------------------------------------------
 
 struct Latency {
     double rate;
@@ -245,31 +276,85 @@ double percentile(std::vector<double>& sorted, double q) {
     return sorted[index];
 }
 
+// A bare SUB loop that notes when each sequence arrived: the transport's own latency.
+class RawArrivals {
+public:
+    RawArrivals(zmq::context_t& context,
+                const std::string& endpoint,
+                std::vector<std::atomic<std::int64_t>>& arrived_at,
+                std::atomic<std::uint64_t>& consumed)
+        : thread_([&context, endpoint, &arrived_at, &consumed] {
+              zmq::socket_t sub(context, zmq::socket_type::sub);
+              sub.set(zmq::sockopt::linger, 0);
+              sub.set(zmq::sockopt::rcvhwm, 0);
+              sub.set(zmq::sockopt::subscribe, "");
+              sub.connect(endpoint);
+              zmq::message_t topic;
+              zmq::message_t seq;
+              zmq::message_t payload;
+              for (std::size_t n = 0; n < arrived_at.size(); ++n) {
+                  (void)sub.recv(topic);
+                  (void)sub.recv(seq);
+                  (void)sub.recv(payload);
+                  std::uint64_t s = 0;
+                  for (std::size_t i = 0; i < 8; ++i) {
+                      s = (s << 8) | static_cast<const std::uint8_t*>(seq.data())[i];
+                  }
+                  arrived_at[s].store(Clock::now().time_since_epoch().count(),
+                                      std::memory_order_relaxed);
+                  mark_consumed(consumed, n + 1, n + 1 == arrived_at.size());
+              }
+          }) {}
+    ~RawArrivals() { thread_.join(); }
+
+private:
+    std::thread thread_;
+};
+
 // Publishes at a fixed rate; latency is from just after the publisher's send() returned (its own
-// cost excluded) to the handler call, on one steady clock shared by both threads.
-Latency client_latency(double rate, std::chrono::milliseconds duration, FILE* samples_out) {
-    const auto count = static_cast<std::uint64_t>(rate * std::chrono::duration<double>(duration).count());
+// cost excluded) to the handler call (or, for the raw loop, the receive), on one steady clock
+// shared by both threads.
+Latency measure_latency(bool through_client,
+                        double rate,
+                        std::chrono::milliseconds duration,
+                        FILE* samples_out) {
+    const auto count =
+        static_cast<std::uint64_t>(rate * std::chrono::duration<double>(duration).count());
     zmq::context_t context;
+    zmq::context_t receiver_context;  // the raw loop's own, as the client has its own
     BenchPublisher publisher(context);
     std::atomic<std::uint64_t> consumed{0};
     std::vector<std::atomic<std::int64_t>> sent_at(count);
     std::vector<std::atomic<std::int64_t>> arrived_at(count);
     CountingHandler handler(consumed);
     handler.arrivals = &arrived_at;
-    kvevents::ZmqClient client(bench_options(publisher.endpoint()), handler);
-    client.Start();
+    handler.expected_last = count;
+    std::unique_ptr<kvevents::ZmqClient> client;
+    std::unique_ptr<RawArrivals> raw;
+    if (through_client) {
+        client =
+            std::make_unique<kvevents::ZmqClient>(bench_options(publisher.endpoint()), handler);
+        client->Start();
+    } else {
+        raw = std::make_unique<RawArrivals>(receiver_context, publisher.endpoint(), arrived_at,
+                                            consumed);
+    }
     publisher.wait_for_subscriber();
     const auto interval = std::chrono::duration<double>(1.0 / rate);
     const auto start = Clock::now();
     for (std::uint64_t i = 0; i < count; ++i) {
         // Pacing: sleep to the next slot; a late wake-up sends the overdue batches back to back.
-        const auto slot = start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i));
-        if (Clock::now() < slot) std::this_thread::sleep_until(slot);
+        const auto slot =
+            start + std::chrono::duration_cast<Clock::duration>(interval * static_cast<double>(i));
+        if (Clock::now() < slot)
+            std::this_thread::sleep_until(slot);
         publisher.send(i);
         sent_at[i].store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     }
     while (consumed.load(std::memory_order_acquire) < count) std::this_thread::yield();
-    client.Stop();
+    if (client)
+        client->Stop();
+    raw.reset();
     std::vector<double> us;
     us.reserve(count);
     const std::uint64_t warmup = count / 20;  // the first 5%: connection and cache warm-up
@@ -278,51 +363,76 @@ Latency client_latency(double rate, std::chrono::milliseconds duration, FILE* sa
         us.push_back(std::max<double>(0.0, static_cast<double>(d) / 1000.0));
     }
     if (samples_out) {
-        for (std::size_t i = 0; i < us.size(); ++i) std::fprintf(samples_out, "%g %g\n", rate, us[i]);
+        for (const double v : us) {
+            std::fprintf(samples_out, "%s %g %g\n", through_client ? "client" : "raw", rate, v);
+        }
     }
     std::sort(us.begin(), us.end());
     return {rate, percentile(us, 0.50), percentile(us, 0.99), percentile(us, 0.999), us.size()};
 }
 
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Optional: a file to write every latency sample to ("rate latency_us" per line), for plots.
+    // Optional: a file to write every latency sample to ("receiver rate latency_us" per line).
     FILE* samples = argc > 1 ? std::fopen(argv[1], "w") : nullptr;
 
-    constexpr std::uint64_t kThroughputBatches = 200000;
-    const Throughput raw = raw_sub_throughput(kThroughputBatches);
-    std::printf("raw SUB loop:   %10.0f batches/s %12.0f events/s\n", raw.batches_per_s,
-                raw.events_per_s);
-    const ClientRun quick = client_throughput(kThroughputBatches);
-    std::printf("ZmqClient:      %10.0f batches/s %12.0f events/s  ratio %.3f\n",
-                quick.throughput.batches_per_s, quick.throughput.events_per_s,
-                quick.throughput.batches_per_s / raw.batches_per_s);
+    // Throughput: raw and client alternate, five rounds each, and the medians are compared, so a
+    // noisy neighbour on this shared machine hits both sides alike.
+    constexpr std::uint64_t kThroughputBatches = 100000;
+    constexpr int kRounds = 5;
+    std::vector<double> raw_rates;
+    std::vector<double> client_rates;
+    std::vector<double> client_event_rates;
+    std::uint64_t lost = 0;
+    for (int round = 0; round < kRounds; ++round) {
+        raw_rates.push_back(raw_sub_throughput(kThroughputBatches).batches_per_s);
+        const ClientRun run = client_throughput(kThroughputBatches);
+        client_rates.push_back(run.throughput.batches_per_s);
+        client_event_rates.push_back(run.throughput.events_per_s);
+        lost += run.lost;
+    }
+    const double raw_bps = median(raw_rates);
+    const double client_bps = median(client_rates);
+    const double client_eps = median(client_event_rates);
+    std::printf("raw SUB loop:   %10.0f batches/s %12.0f events/s   (median of %d)\n", raw_bps,
+                raw_bps * kEventsPerBatch, kRounds);
+    std::printf("ZmqClient:      %10.0f batches/s %12.0f events/s   ratio %.3f\n", client_bps,
+                client_eps, client_bps / raw_bps);
 
     std::vector<Latency> latencies;
     for (const double rate : {1000.0, 10000.0, 50000.0}) {
-        latencies.push_back(client_latency(rate, 3s, samples));
-        const Latency& l = latencies.back();
-        std::printf("latency @ %6.0f batches/s: p50 %7.1f us  p99 %7.1f us  p99.9 %7.1f us  (%zu)\n",
-                    l.rate, l.p50_us, l.p99_us, l.p999_us, l.samples);
+        const Latency raw = measure_latency(false, rate, 3s, samples);
+        const Latency client = measure_latency(true, rate, 3s, samples);
+        latencies.push_back(client);
+        std::printf(
+            "latency @ %6.0f batches/s  client p50 %6.1f  p99 %6.1f  p99.9 %7.1f us"
+            "   | raw SUB p50 %6.1f  p99 %6.1f  p99.9 %7.1f us\n",
+            rate, client.p50_us, client.p99_us, client.p999_us, raw.p50_us, raw.p99_us,
+            raw.p999_us);
     }
-    if (samples) std::fclose(samples);
+    if (samples)
+        std::fclose(samples);
 
     // 5M events = 625k batches, the memory run.
     const ClientRun memory = client_throughput(5000000 / kEventsPerBatch + 1);
     const double growth = memory.rss_at_5m_events - memory.rss_at_1m_events;
-    std::printf("memory: RSS %.1f MiB at 1M events, %.1f MiB at 5M (growth %.2f MiB), peak %.1f MiB\n",
-                memory.rss_at_1m_events, memory.rss_at_5m_events, growth, peak_rss_mib());
-    std::printf("lost batches: %llu\n",
-                static_cast<unsigned long long>(quick.lost + memory.lost));
+    std::printf(
+        "memory: RSS %.1f MiB at 1M events, %.1f MiB at 5M (growth %.2f MiB), peak %.1f MiB\n",
+        memory.rss_at_1m_events, memory.rss_at_5m_events, growth, peak_rss_mib());
+    std::printf("lost batches: %llu\n", static_cast<unsigned long long>(lost + memory.lost));
 
     const Latency& at_10k = latencies[1];
     std::printf(
         "{\"client_batches_per_s\":%.0f,\"raw_batches_per_s\":%.0f,\"ratio_client_to_raw\":%.3f,"
         "\"events_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
         "\"rss_peak_mib\":%.1f,\"rss_growth_mib\":%.2f}\n",
-        quick.throughput.batches_per_s, raw.batches_per_s,
-        quick.throughput.batches_per_s / raw.batches_per_s, quick.throughput.events_per_s,
-        at_10k.p50_us, at_10k.p99_us, at_10k.p999_us, peak_rss_mib(), growth);
+        client_bps, raw_bps, client_bps / raw_bps, client_eps, at_10k.p50_us, at_10k.p99_us,
+        at_10k.p999_us, peak_rss_mib(), growth);
     return 0;
 }

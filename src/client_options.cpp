@@ -109,6 +109,13 @@ void validate(const ClientOptions& options) {
         throw std::invalid_argument(
             "ClientOptions.heartbeat_interval and heartbeat_timeout must not be negative");
     }
+    if (options.tcp_keepalive &&
+        (options.tcp_keepalive_idle.count() <= 0 || options.tcp_keepalive_interval.count() <= 0 ||
+         options.tcp_keepalive_count <= 0)) {
+        throw std::invalid_argument(
+            "ClientOptions.tcp_keepalive_idle, tcp_keepalive_interval and tcp_keepalive_count must "
+            "be positive when tcp_keepalive is on");
+    }
     if (options.receive_hwm < 0) {
         throw std::invalid_argument("ClientOptions.receive_hwm must not be negative");
     }

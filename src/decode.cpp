@@ -456,7 +456,7 @@ private:
             set_field("key");
             const std::string_view key = r.read_string();
             if (key == "type") {
-                r.skip(limits_.max_depth);
+                r.read_string();  // the tag, already read and checked in the first pass
                 continue;
             }
             on_field(key);
@@ -484,10 +484,10 @@ private:
                 ev.lora_id = read_optional_int(r);
                 break;
             case kStoredMedium:
-                ev.medium = read_optional_string(r);
+                read_optional_string(r, ev.medium);
                 break;
             case kStoredLoraName:
-                ev.lora_name = read_optional_string(r);
+                read_optional_string(r, ev.lora_name);
                 break;
             case kStoredExtraKeys:
                 read_extra_keys(r, ev.extra_keys);
@@ -496,13 +496,13 @@ private:
                 ev.group_idx = read_optional_int(r);
                 break;
             case kStoredSpecKind:
-                ev.kv_cache_spec_kind = read_optional_string(r);
+                read_optional_string(r, ev.kv_cache_spec_kind);
                 break;
             case kStoredSlidingWindow:
                 ev.kv_cache_spec_sliding_window = read_optional_int(r);
                 break;
             case kStoredLocality:
-                ev.locality = read_optional_string(r);
+                read_optional_string(r, ev.locality);
                 break;
             case kStoredOwnership:
                 ev.ownership = read_optional_value(r);
@@ -511,7 +511,7 @@ private:
                 ev.session_id = read_optional_value(r);
                 break;
             case kStoredCacheSalt:
-                ev.cache_salt = read_optional_string(r);
+                read_optional_string(r, ev.cache_salt);
                 break;
             default:
                 keep_unknown(r, key, ev.other_fields);
@@ -526,13 +526,13 @@ private:
                 read_hash_list(r, ev.block_hashes);
                 break;
             case kRemovedMedium:
-                ev.medium = read_optional_string(r);
+                read_optional_string(r, ev.medium);
                 break;
             case kRemovedGroupIdx:
                 ev.group_idx = read_optional_int(r);
                 break;
             case kRemovedLocality:
-                ev.locality = read_optional_string(r);
+                read_optional_string(r, ev.locality);
                 break;
             case kRemovedOwnership:
                 ev.ownership = read_optional_value(r);
@@ -565,7 +565,7 @@ private:
             const std::string_view key = r.read_string();
             if (key == "cache_salt") {
                 set_field("cache_salt");
-                ev.cache_salt = read_optional_string(r);
+                read_optional_string(r, ev.cache_salt);
             } else {
                 keep_unknown(r, key, ev.other_fields);
             }
@@ -604,10 +604,12 @@ private:
         set_field(name);
     }
 
-    static std::int64_t to_int64(MsgpackReader& r, WireInt v) {
+    // `at` is where the integer started, so the error points at it rather than past it.
+    static std::int64_t to_int64(WireInt v, std::size_t at) {
         if (!v.negative &&
             v.bits > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-            r.fail(DecodeErrc::kOutOfRange, std::to_string(v.bits) + " does not fit in int64");
+            throw ReaderError{DecodeErrc::kOutOfRange, at,
+                              std::to_string(v.bits) + " does not fit in int64"};
         }
         return static_cast<std::int64_t>(v.bits);
     }
@@ -619,22 +621,25 @@ private:
             r.fail_type("int or nil");
         }
         const std::size_t at = r.offset();
-        const WireInt v = r.read_int();
-        try {
-            return to_int64(r, v);
-        } catch (ReaderError& e) {
-            e.offset = at;
-            throw;
-        }
+        return to_int64(r.read_int(), at);
     }
 
-    static std::optional<std::string> read_optional_string(MsgpackReader& r) {
-        if (r.try_read_nil())
-            return std::nullopt;
+    // Assigns in place: medium and spec kind come in every event, and a temporary optional
+    // string costs a construction and a move each time.
+    static void read_optional_string(MsgpackReader& r, std::optional<std::string>& out) {
+        if (r.try_read_nil()) {
+            out.reset();
+            return;
+        }
         if (r.peek_type() != WireType::kString) {
             r.fail_type("str or nil");
         }
-        return std::string(r.read_string());
+        const std::string_view text = r.read_string();
+        if (out) {
+            out->assign(text.data(), text.size());
+        } else {
+            out.emplace(text);
+        }
     }
 
     std::optional<Value> read_optional_value(MsgpackReader& r) {
@@ -768,7 +773,10 @@ private:
         ev.token_ids.clear();
     }
 
-    static std::int64_t read_token(MsgpackReader& r) { return to_int64(r, r.read_int()); }
+    static std::int64_t read_token(MsgpackReader& r) {
+        const std::size_t at = r.offset();
+        return to_int64(r.read_int(), at);
+    }
 
     static std::string read_token_text(MsgpackReader& r) {
         if (r.peek_type() == WireType::kString) {

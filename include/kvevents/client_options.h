@@ -54,12 +54,19 @@ struct ClientOptions {
     /// ZMQ_RECONNECT_IVL / ZMQ_RECONNECT_IVL_MAX: libzmq's exponential reconnect backoff.
     std::chrono::milliseconds reconnect_interval{100};
     std::chrono::milliseconds reconnect_interval_max{5000};
-    /// ZMTP heartbeats tell a dead peer from an idle engine (vLLM sends nothing when idle).
-    /// Zero disables them.
-    std::chrono::milliseconds heartbeat_interval{1000};
-    std::chrono::milliseconds heartbeat_timeout{5000};
-    /// TCP keepalive on both sockets.
+    /// TCP keepalive (ZMQ_TCP_KEEPALIVE*): the kernel probes an idle connection, so a dead peer
+    /// or a broken network is noticed (a disconnect notice, then reconnects) even though an idle
+    /// vLLM engine sends nothing. Defaults notice a dead peer within about 16 s.
     bool tcp_keepalive = true;
+    std::chrono::seconds tcp_keepalive_idle{10};
+    std::chrono::seconds tcp_keepalive_interval{2};
+    int tcp_keepalive_count = 3;
+    /// ZMTP heartbeats (ZMQ_HEARTBEAT_IVL / ZMQ_HEARTBEAT_TIMEOUT); zero disables them, the
+    /// default. They find a dead peer the same way keepalive does, but cost libzmq a timer update
+    /// per received message (about +5 us p50 and +20 us p99 per batch here, see
+    /// docs/benchmarks.md).
+    std::chrono::milliseconds heartbeat_interval{0};
+    std::chrono::milliseconds heartbeat_timeout{5000};
     /// ZMQ_RCVHWM of the SUB socket, in messages (batches). vLLM's publisher uses 100000.
     int receive_hwm = 100000;
     /// Live batches held while a replay runs; past this the oldest are dropped and refetched.

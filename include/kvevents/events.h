@@ -29,6 +29,11 @@ using ExtraKeyEntry = std::optional<std::vector<Value>>;
 
 /// Blocks that became full and cached on a publisher.
 struct BlockStored {
+    // Declared so that constructing one in place (as the decoder does) runs only the member
+    // initialisers: an implicit constructor would first zero all ~700 bytes under
+    // value-initialisation.
+    BlockStored() {}
+
     std::vector<BlockHash> block_hashes;
     std::optional<BlockHash> parent_block_hash;  // nullopt: the first block starts a sequence
     std::vector<std::int64_t> token_ids;
@@ -53,6 +58,8 @@ struct BlockStored {
 
 /// Blocks evicted from a publisher's cache.
 struct BlockRemoved {
+    BlockRemoved() {}  // see BlockStored()
+
     std::vector<BlockHash> block_hashes;
     std::optional<std::string> medium;
     std::optional<std::int64_t> group_idx;

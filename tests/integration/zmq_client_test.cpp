@@ -197,6 +197,19 @@ TEST(ZmqClient, ReplayRepliesWithoutTopicTakeTheLiveTopic) {
     EXPECT_EQ(batches[1].topic, "kv@pod-a");
 }
 
+TEST(ZmqClient, ZmtpHeartbeatsCanBeTurnedOn) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.heartbeat_interval = 50ms;
+    o.heartbeat_timeout = 500ms;
+    o.tcp_keepalive = false;
+    auto client = start_client(pub, handler, o);
+    publish_n(pub, 2);
+    ASSERT_TRUE(handler.wait_for_batches(2));
+    EXPECT_EQ(handler.sequences(), range(0, 1));
+}
+
 TEST(ZmqClient, LagIsMeasuredFromTheBatchTimestamp) {
     MockPublisher pub;
     RecordingHandler handler;

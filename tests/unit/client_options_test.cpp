@@ -81,6 +81,7 @@ TEST(ValidateOptions, NamesTheBadField) {
         {"heartbeat_interval",
          [](ClientOptions& o) { o.heartbeat_interval = std::chrono::milliseconds(-1); }},
         {"receive_hwm", [](ClientOptions& o) { o.receive_hwm = -1; }},
+        {"tcp_keepalive_count", [](ClientOptions& o) { o.tcp_keepalive_count = 0; }},
         {"log_errors_per_second", [](ClientOptions& o) { o.log_errors_per_second = -1; }},
     };
     for (const Case& c : cases) {
