@@ -5,12 +5,12 @@
 #include <cstring>
 #include <future>
 #include <mutex>
-#include <pthread.h>
 #include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include <pthread.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>

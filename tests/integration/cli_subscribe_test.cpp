@@ -10,6 +10,7 @@
 #include <kvevents/testing/mock_publisher.h>
 
 #include "subprocess.h"
+#include "test_batches.h"
 
 namespace kvevents {
 namespace {
@@ -20,18 +21,6 @@ using testing::MockPublisher;
 using testing::MockPublisherOptions;
 
 const std::string kCli = KVEVENTS_CLI_PATH;
-
-EventBatch one_store(std::uint64_t hash) {
-    BlockStored ev;
-    ev.block_hashes = {BlockHash::from_unsigned(hash)};
-    ev.token_ids = {1, 2, 3, 4};
-    ev.block_size = 4;
-    ev.medium = "GPU";
-    EventBatch b;
-    b.ts = 1700000000.5;
-    b.events.emplace_back(std::move(ev));
-    return b;
-}
 
 std::vector<std::string> read_lines(Subprocess& p, std::size_t n) {
     std::vector<std::string> lines;
@@ -46,13 +35,13 @@ std::vector<std::string> read_lines(Subprocess& p, std::size_t n) {
 
 TEST(CliSubscribe, JsonWithReplayPrintsEveryBatchOnceThenStopsAtCount) {
     MockPublisher pub;
-    pub.publish(one_store(100));
-    pub.publish(one_store(101));  // before the CLI starts: only replay has these
+    pub.publish(test::one_store(100));
+    pub.publish(test::one_store(101));  // before the CLI starts: only replay has these
     Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--replay",
                     pub.replay_endpoint(), "--format", "json", "--count", "4"});
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
-    pub.publish(one_store(102));
-    pub.publish(one_store(103));
+    pub.publish(test::one_store(102));
+    pub.publish(test::one_store(103));
     const auto lines = read_lines(cli, 4);
     ASSERT_EQ(lines.size(), 4U);
     for (std::size_t i = 0; i < 4; ++i) {
@@ -72,7 +61,7 @@ TEST(CliSubscribe, TextFormatAndSigtermStopCleanly) {
     MockPublisher pub;
     Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--no-replay"});
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
-    pub.publish(one_store(7));
+    pub.publish(test::one_store(7));
     const auto line = cli.read_line(10s);
     ASSERT_TRUE(line.has_value());
     EXPECT_EQ(*line, pub.endpoint() + " seq=0 BlockStored hashes=1 first=7 tokens=4 medium=GPU");
@@ -87,10 +76,10 @@ TEST(CliSubscribe, JsonNoticesReportARestartInline) {
     Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--replay",
                     pub.replay_endpoint(), "--format", "json", "--notices", "--topic", ""});
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
-    pub.publish(one_store(1));
-    pub.publish(one_store(2));
+    pub.publish(test::one_store(1));
+    pub.publish(test::one_store(2));
     pub.restart();
-    pub.publish(one_store(3));
+    pub.publish(test::one_store(3));
     std::vector<std::string> lines;
     bool saw_restart_before_new_batch = false;
     for (int i = 0; i < 20 && !saw_restart_before_new_batch; ++i) {
@@ -139,7 +128,7 @@ TEST(CliSubscribe, BindModeWaitsForAnEngineThatConnectsOut) {
     po.replay_endpoint.clear();
     MockPublisher pub(po);
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
-    pub.publish(one_store(9));
+    pub.publish(test::one_store(9));
     const auto line = cli.read_line(10s);
     ASSERT_TRUE(line.has_value());
     EXPECT_NE(line->find("first=9"), std::string::npos);

@@ -22,6 +22,7 @@
 #include <kvevents/zmq_client.h>
 
 #include "recording_handler.h"
+#include "test_batches.h"
 
 namespace kvevents {
 namespace {
@@ -31,18 +32,6 @@ using test::range;
 using test::RecordingHandler;
 using testing::MockPublisher;
 using testing::MockPublisherOptions;
-
-EventBatch stored_batch(std::uint64_t hash) {
-    BlockStored ev;
-    ev.block_hashes = {BlockHash::from_unsigned(hash)};
-    ev.token_ids = {1, 2, 3, 4};
-    ev.block_size = 4;
-    ev.medium = "GPU";
-    EventBatch b;
-    b.ts = 1700000000.0;
-    b.events.emplace_back(std::move(ev));
-    return b;
-}
 
 ClientOptions options_for(const MockPublisher& pub) {
     ClientOptions o;
@@ -59,7 +48,7 @@ ClientOptions options_for(const MockPublisher& pub) {
 }
 
 void publish_n(MockPublisher& pub, std::uint64_t n) {
-    for (std::uint64_t i = 0; i < n; ++i) pub.publish(stored_batch(pub.next_sequence() + 1000));
+    for (std::uint64_t i = 0; i < n; ++i) pub.publish(test::one_store(pub.next_sequence() + 1000));
 }
 
 // Starts a client and waits until its subscription reached the publisher, so nothing published
@@ -117,7 +106,7 @@ TEST_P(ZmqClientFlavours, ReplayAndLiveDecodeEveryLayout) {
     po.topic = "kv@pod-a@model-x";
     MockPublisher pub(po);
     auto batch_with = [&](std::uint64_t i) {
-        EventBatch b = stored_batch(i);
+        EventBatch b = test::one_store(i);
         if (f.digest_hashes) {
             const std::uint8_t digest[16] = {1, 2, 3, 4, 5, 6, 7, 8,
                                              0, 0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(i)};
@@ -216,12 +205,12 @@ TEST(ZmqClient, LagIsMeasuredFromTheBatchTimestamp) {
     ClientOptions o = options_for(pub);
     o.start_sequence = std::nullopt;
     auto client = start_client(pub, handler, o);
-    EventBatch old = stored_batch(1);
+    EventBatch old = test::one_store(1);
     old.ts =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count() -
         2.0;  // stamped two seconds ago
     pub.publish(old);
-    EventBatch fresh = stored_batch(2);
+    EventBatch fresh = test::one_store(2);
     fresh.ts = 1e300;  // nonsense from the wire counts as no lag, not as undefined behaviour
     pub.publish(fresh);
     ASSERT_TRUE(handler.wait_for_batches(2));
@@ -374,7 +363,7 @@ TEST(ZmqClient, ReconnectToANewIncarnationThatCaughtUpIsARestart) {
     ASSERT_TRUE(handler.wait_for_state(ConnectionState::kDisconnected));
     pub.reopen(/*keep_history=*/false);  // a new engine: sequence from 0, different batches
     pub.drop_live({0, 1, 2, 3, 4});
-    for (std::uint64_t i = 0; i < 5; ++i) pub.publish(stored_batch(5000 + i));
+    for (std::uint64_t i = 0; i < 5; ++i) pub.publish(test::one_store(5000 + i));
     ASSERT_TRUE(handler.wait_for_batches(8));
     EXPECT_EQ(handler.log(),
               (std::vector<std::string>{"batch 0", "batch 1", "batch 2", "restart", "batch 0",
@@ -589,7 +578,7 @@ TEST(ZmqClient, StopIsIdempotentAndNoHandlerCallStartsAfterIt) {
     std::atomic<bool> publishing{true};
     std::thread publisher([&] {
         std::uint64_t i = 0;
-        while (publishing) pub.publish(stored_batch(i++));
+        while (publishing) pub.publish(test::one_store(i++));
     });
     ASSERT_TRUE(handler.wait_for_batches(100));
     client->Stop();
