@@ -1,5 +1,6 @@
 #include "stream_sequencer.h"
 
+#include <algorithm>
 #include <iterator>
 #include <utility>
 
@@ -76,6 +77,8 @@ void StreamSequencer::restart(std::uint64_t first_new_sequence) {
     pending_.clear();
     replay_in_flight_ = false;
     verifying_ = false;
+    verify_pending_ = false;
+    empty_replays_ = 0;
     backoff_ = false;
     next_ = 0;
     last_delivered_.reset();
@@ -89,8 +92,13 @@ void StreamSequencer::restart_found_by_replay(std::uint64_t first_new_sequence) 
 }
 
 void StreamSequencer::on_reconnected() {
-    if (!replay_available_ || backoff_ || replay_in_flight_ || !next_)
+    if (!replay_available_ || !next_)
         return;
+    if (backoff_ || replay_in_flight_) {
+        verify_pending_ = true;  // checked as soon as the replay endpoint is free again
+        return;
+    }
+    verify_pending_ = false;
     if (last_delivered_) {
         begin_replay(*last_delivered_);
         verifying_ = true;
@@ -106,6 +114,7 @@ bool StreamSequencer::verify_reply(const RawBatch& batch) {
         return false;  // the publisher no longer holds it: nothing to compare, carry on
     }
     if (batch.payload == last_payload_) {
+        replay_progress_ = true;  // the endpoint answers and holds our history
         sink_.duplicate_dropped(batch.sequence);
         return true;
     }
@@ -166,16 +175,26 @@ void StreamSequencer::on_replay_batch(RawBatch batch) {
         sink_.duplicate_dropped(seq);
         return;
     }
-    if (seq > *next_) {
-        if (!first_of_replay) {
-            hold(std::move(batch));  // the publisher dropped replies mid-stream; ask again later
-            return;
+    if (seq > *next_ && first_of_replay) {
+        // The publisher no longer holds what was asked for: its history starts here. Batches we
+        // hold from before that point are delivered, not counted lost.
+        const std::uint64_t first_available =
+            pending_.empty() ? seq : std::min(seq, pending_.begin()->first);
+        if (first_available > *next_) {
+            sink_.unrecoverable(*next_, first_available - 1);
+            next_ = first_available;
         }
-        // The publisher no longer holds what was asked for: its history starts here.
-        sink_.unrecoverable(*next_, seq - 1);
-        next_ = seq;
+        flush_contiguous();
     }
     replay_progress_ = true;
+    if (seq > *next_) {
+        hold(std::move(batch));  // the publisher dropped replies mid-stream; ask again later
+        return;
+    }
+    if (seq < *next_) {
+        sink_.duplicate_dropped(seq);
+        return;
+    }
     deliver_in_order(batch);
     flush_contiguous();
 }
@@ -202,13 +221,29 @@ void StreamSequencer::after_replay(bool timed_out) {
     flush_contiguous();
     if (timed_out && !replay_progress_) {
         backoff_ = true;  // the replay endpoint is not answering: stop holding live batches
-    }
-    if (pending_.empty())
-        return;
-    if (replay_progress_) {
-        begin_replay(*next_);  // replies were lost in transit; the rest may still be there
-    } else {
+        empty_replays_ = 0;
         give_up_hole();
+        return;
+    }
+    if (replay_progress_) {
+        empty_replays_ = 0;
+        // Replies were cut short (the publisher's ROUTER drops past its send limit, end marker
+        // included): whatever remains may still be there, even with nothing held to show a gap.
+        if (timed_out || !pending_.empty()) {
+            begin_replay(*next_);
+            return;
+        }
+    } else if (!pending_.empty() && ++empty_replays_ < 2) {
+        // The endpoint answered but sent nothing we need: ask once more, in case the hole was
+        // published just after it served the request, before calling it lost.
+        begin_replay(*next_);
+        return;
+    } else {
+        empty_replays_ = 0;
+        give_up_hole();
+    }
+    if (verify_pending_ && !replay_in_flight_) {
+        on_reconnected();
     }
 }
 

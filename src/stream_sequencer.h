@@ -57,7 +57,11 @@ public:
     /// are reported as lost at once rather than replayed, until replay_backoff_over().
     void on_replay_timeout();
     /// The backoff after a failed replay has passed: gaps may be replayed again.
-    void replay_backoff_over() { backoff_ = false; }
+    void replay_backoff_over() {
+        backoff_ = false;
+        if (verify_pending_)
+            on_reconnected();
+    }
     /// The live connection came back after a disconnect. With replay available, asks for the
     /// last delivered batch again and everything after it: batches sent while disconnected are
     /// fetched, and if the publisher's copy of the last batch differs (or it has none), the
@@ -94,7 +98,9 @@ private:
     bool replay_progress_ = false;   // the current replay delivered something
     bool replay_saw_first_ = false;  // the current replay sent its first batch
     bool backoff_ = false;
-    bool verifying_ = false;  // the current replay starts at the last delivered
+    bool verifying_ = false;       // the current replay starts at the last delivered
+    bool verify_pending_ = false;  // a reconnect happened while replay was busy
+    int empty_replays_ = 0;        // answered replays in a row that brought nothing we need
     std::optional<std::uint64_t> last_delivered_;
     std::string last_payload_;  // the last delivered batch's bytes, for verification
 };

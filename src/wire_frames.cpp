@@ -50,6 +50,9 @@ ParsedFrames parse_live_frames(const std::vector<std::string_view>& frames) {
     if (out.kind == ParsedFrames::Kind::kData && out.payload.empty()) {
         return malformed("live message has an empty payload");
     }
+    if (out.kind == ParsedFrames::Kind::kData && out.sequence == kReplayEndSequence) {
+        return malformed("live message has sequence ffffffffffffffff, reserved for replay ends");
+    }
     out.topic = frames[0];
     return out;
 }

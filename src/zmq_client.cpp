@@ -172,6 +172,12 @@ struct ZmqClient::Impl final : detail::SequencerSink {
     }
 
     void notify(StreamNotice notice) {
+        if (stop_requested)
+            return;  // no handler call starts once Stop() was asked
+        handler_notice(std::move(notice));
+    }
+
+    void handler_notice(StreamNotice notice) {
         try {
             handler.on_notice(notice);
         } catch (const std::exception& e) {
@@ -326,6 +332,13 @@ struct ZmqClient::Impl final : detail::SequencerSink {
         } else {
             sub->connect(endpoints.live);
         }
+        if (!endpoints.replay.empty()) {
+            // Each replay gets a fresh DEALER later; trying the address now turns a bad one
+            // into an error from Start() instead of a dead loop at the first gap.
+            zmq::socket_t probe(context, zmq::socket_type::dealer);
+            probe.set(zmq::sockopt::linger, 0);
+            probe.connect(endpoints.replay);
+        }
         {
             std::lock_guard<std::mutex> lock(stats_mu);
             opened_endpoint = options.bind ? sub->get(zmq::sockopt::last_endpoint) : endpoints.live;
@@ -414,6 +427,8 @@ struct ZmqClient::Impl final : detail::SequencerSink {
                     break;
                 }
             }
+            // Delivering may have taken the handler a while: that is not replay silence.
+            replay_activity = Clock::now();
             // The sequencer may have started another replay (new socket) or stopped.
             if (generation != replay_generation || !dealer || stop_requested)
                 return;
@@ -460,7 +475,13 @@ struct ZmqClient::Impl final : detail::SequencerSink {
             items.push_back({monitor->handle(), 0, ZMQ_POLLIN, 0});
             if (dealer)
                 items.push_back({dealer->handle(), 0, ZMQ_POLLIN, 0});
-            zmq::poll(items.data(), items.size(), next_timeout(Clock::now()));
+            try {
+                zmq::poll(items.data(), items.size(), next_timeout(Clock::now()));
+            } catch (const zmq::error_t& e) {
+                if (e.num() != EINTR)
+                    throw;
+                continue;  // a signal (a profiler, a debugger, SIGCHLD) interrupted the wait
+            }
             if ((items[1].revents & ZMQ_POLLIN) != 0)
                 drain_monitor();
             if ((items[0].revents & ZMQ_POLLIN) != 0)
@@ -471,9 +492,21 @@ struct ZmqClient::Impl final : detail::SequencerSink {
         }
     }
 
+    // The loop cannot go on: say so (running() turns false) rather than go quiet.
+    void died(const std::string& why) {
+        log->error("[{}] client stopped by {}", options.pod_key, why);
+        const bool was_stopping = stop_requested.exchange(true);
+        if (was_stopping)
+            return;
+        StreamNotice n = make_notice(StreamNotice::Kind::kConnectionChanged);
+        n.state = ConnectionState::kDisconnected;
+        n.detail = "client stopped by " + why;
+        handler_notice(std::move(n));
+    }
+
     // Sockets are opened on the loop thread (they never leave it); `opened` tells Start() whether
     // the endpoints were usable, so a bad address fails the caller rather than the log.
-    void run(std::promise<void>& opened) noexcept {
+    void run(std::promise<void> opened) noexcept {
         loop_thread = std::this_thread::get_id();
         // Named for top -H, perf and gdb: "kvev:" plus the start of the pod key (15 chars max).
         pthread_setname_np(pthread_self(), ("kvev:" + options.pod_key.substr(0, 10)).c_str());
@@ -491,11 +524,12 @@ struct ZmqClient::Impl final : detail::SequencerSink {
             sequencer.start();
             loop();
         } catch (const zmq::error_t& e) {
-            if (e.num() != ETERM) {
-                log->error("[{}] stopped by a transport error: {}", options.pod_key, e.what());
-            }
+            if (e.num() != ETERM)
+                died(std::string("transport error: ") + e.what());
         } catch (const std::exception& e) {
-            log->error("[{}] stopped by an unexpected error: {}", options.pod_key, e.what());
+            died(std::string("unexpected error: ") + e.what());
+        } catch (...) {
+            died("unexpected non-exception error");
         }
         dealer.reset();
         monitor.reset();
@@ -519,14 +553,19 @@ void ZmqClient::Start() {
     impl_->started = true;
     std::promise<void> opened;
     std::future<void> result = opened.get_future();
-    impl_->thread = std::thread([impl = impl_.get(), &opened] { impl->run(opened); });
+    impl_->thread = std::thread([impl = impl_.get(), opened = std::move(opened)]() mutable {
+        impl->run(std::move(opened));
+    });
     try {
         result.get();
-    } catch (const zmq::error_t& e) {
+    } catch (const std::exception& e) {
         impl_->thread.join();
-        throw std::runtime_error("ZmqClient '" + impl_->options.pod_key + "': cannot " +
-                                 (impl_->options.bind ? "bind " : "connect to ") +
-                                 impl_->endpoints.live + ": " + e.what());
+        impl_->stop_requested = true;
+        throw std::runtime_error(
+            "ZmqClient '" + impl_->options.pod_key + "': cannot open " + impl_->endpoints.live +
+            (impl_->endpoints.replay.empty() ? std::string()
+                                             : " / replay " + impl_->endpoints.replay) +
+            ": " + e.what());
     }
 }
 

@@ -9,7 +9,8 @@
 
 namespace kvevents {
 
-/// One batch as the handler sees it: where it came from and what it says.
+/// One batch as the handler sees it: where it came from and what it says. The references are
+/// valid only during the handler call: copy what you keep.
 struct ReceivedBatch {
     const std::string& pod_key;
     const std::string& model_name;
@@ -29,7 +30,8 @@ enum class ConnectionState : std::uint8_t {
 
 const char* to_string(ConnectionState state);
 
-/// Something about the stream rather than its contents.
+/// Something about the stream rather than its contents. `pod_key` refers to the client's own
+/// options: valid while the client exists; copy it to keep a notice longer.
 struct StreamNotice {
     enum class Kind : std::uint8_t {
         /// The publisher restarted (sequence went back). Forget this pod's blocks: the new

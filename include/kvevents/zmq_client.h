@@ -44,7 +44,8 @@ class ZmqClient {
 public:
     /// Validates options (throws std::invalid_argument naming the field). Does not start.
     ZmqClient(ClientOptions options, EventHandler& handler);
-    /// Stops and joins.
+    /// Stops and joins. Must not run inside this client's own handler (the thread cannot join
+    /// itself): call Stop() there and destroy the client elsewhere.
     ~ZmqClient();
     ZmqClient(const ZmqClient&) = delete;
     ZmqClient& operator=(const ZmqClient&) = delete;

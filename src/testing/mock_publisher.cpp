@@ -63,12 +63,20 @@ struct MockPublisher::Impl {
             bound_replay_endpoint.empty() ? options.replay_endpoint : bound_replay_endpoint;
         replay_thread = std::thread(
             [this, where, bound = std::move(bound)]() mutable { serve_replay(where, bound); });
-        bound_replay_endpoint = bound_future.get();
+        try {
+            bound_replay_endpoint = bound_future.get();
+        } catch (...) {
+            replay_thread.join();
+            throw;
+        }
     }
 
     void serve_replay(const std::string& where, std::promise<std::string>& bound) {
         zmq::socket_t router(context, zmq::socket_type::router);
         router.set(zmq::sockopt::linger, 0);
+        // Drops past a bound are injected deterministically (replay_drop_after); libzmq's own
+        // send limit would add random ones, so it is lifted.
+        router.set(zmq::sockopt::sndhwm, 0);
         try {
             router.bind(where);
         } catch (...) {
@@ -105,7 +113,15 @@ struct MockPublisher::Impl {
             if (!replay_enabled)
                 return;
             ++replays_served;
-            const std::uint64_t start = detail::read_be_u64(request[2].to_string_view());
+            // vLLM reads the start as an unsigned integer of any length: one wider than 64 bits
+            // with a non-zero high part is past every sequence.
+            const std::string_view start_bytes = request[2].to_string_view();
+            const bool beyond_64_bits =
+                start_bytes.size() > 8 &&
+                start_bytes.substr(0, start_bytes.size() - 8).find_first_not_of('\0') !=
+                    std::string_view::npos;
+            const std::uint64_t start =
+                beyond_64_bits ? detail::kReplayEndSequence : detail::read_be_u64(start_bytes);
             for (const auto& entry : history) {
                 if (entry.first >= start)
                     batches.push_back(entry);

@@ -111,6 +111,13 @@ TEST(CliSubscribe, UnreachablePublisherIsNotAnErrorAndDurationEndsTheRun) {
     const std::string err = cli.stderr_text();
     EXPECT_NE(err.find("batches=0"), std::string::npos) << err;
     EXPECT_NE(err.find("state=connecting"), std::string::npos) << err;
+    // --stats-interval 0.1 over 0.3 s: periodic lines before the final one.
+    std::size_t stats_lines = 0;
+    for (std::size_t at = err.find("stats "); at != std::string::npos;
+         at = err.find("stats ", at + 1)) {
+        ++stats_lines;
+    }
+    EXPECT_GE(stats_lines, 2U) << err;
 }
 
 TEST(CliSubscribe, BindModeWaitsForAnEngineThatConnectsOut) {

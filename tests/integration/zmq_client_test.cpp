@@ -637,6 +637,9 @@ TEST(ZmqClient, StopWaitsForABlockedHandler) {
         client->Stop();
         stopped = true;
     });
+    // Release the handler only once Stop() has been asked for (running() turns false then), so
+    // the batches behind the blocked one must not be delivered.
+    EXPECT_TRUE(handler.wait_for([&](const RecordingHandler&) { return !client->running(); }));
     {
         std::lock_guard<std::mutex> lock(gate_mu);
         EXPECT_FALSE(stopped);  // still inside the handler
@@ -713,6 +716,22 @@ TEST(ZmqClient, InvalidOptionsAreRejectedWithTheFieldNamed) {
     o = good;
     o.replay_backoff_max = 1ms;
     EXPECT_NE(message_of(o).find("replay_backoff_max"), std::string::npos);
+}
+
+TEST(ZmqClient, UnusableReplayEndpointFailsStart) {
+    MockPublisher pub;
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.replay_endpoint = "tcp://127.0.0.1:notaport";
+    ZmqClient client(o, handler);
+    try {
+        client.Start();
+        FAIL() << "Start should have thrown";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("replay tcp://127.0.0.1:notaport"), std::string::npos)
+            << e.what();
+    }
+    EXPECT_FALSE(client.running());
 }
 
 TEST(ZmqClient, UnbindableEndpointFailsStart) {

@@ -209,8 +209,10 @@ TEST(StreamSequencer, HoleTheReplayCannotFillIsReportedOnce) {
     seq.start();
     seq.on_live(live(0));
     seq.on_live(live(3));
-    seq.on_replay_end();  // the publisher has nothing for 1..2 any more
-    EXPECT_EQ(sink.take(), (Log{"live 0", "gap 1<3", "request 1", "lost 1-2", "live 3"}));
+    seq.on_replay_end();  // the publisher has nothing for 1..2: asked once more, then given up
+    seq.on_replay_end();
+    EXPECT_EQ(sink.take(),
+              (Log{"live 0", "gap 1<3", "request 1", "request 1", "lost 1-2", "live 3"}));
 }
 
 TEST(StreamSequencer, ReconnectFetchesWhatWasSentWhileAway) {
@@ -264,6 +266,58 @@ TEST(StreamSequencer, ReconnectWithoutReplayChangesNothing) {
     seq.on_reconnected();
     seq.on_live(live(1));
     EXPECT_EQ(sink.take(), (Log{"live 0", "live 1"}));
+}
+
+TEST(StreamSequencer, CutShortReplayOnAnIdleEngineIsAskedAgainWithNothingHeld) {
+    RecordingSink sink;
+    StreamSequencer seq(sink, true, 0, 100);
+    seq.start();
+    seq.on_replay_batch(replay(0));
+    seq.on_replay_batch(replay(1));
+    seq.on_replay_timeout();  // the rest and the end marker were dropped; no live traffic
+    seq.on_replay_batch(replay(2));
+    seq.on_replay_end();
+    EXPECT_EQ(sink.take(), (Log{"request 0", "replay 0", "replay 1", "request 2", "replay 2"}));
+}
+
+TEST(StreamSequencer, HeldBatchesBeforeTheReplaysFirstAreDeliveredNotLost) {
+    RecordingSink sink;
+    StreamSequencer seq(sink, true, std::nullopt, 100);
+    seq.start();
+    seq.on_live(live(0));
+    seq.on_live(live(4));  // gap 1..3; replay asked from 1
+    seq.on_live(live(5));
+    seq.on_replay_batch(replay(6));  // the publisher's history starts after what we hold
+    seq.on_replay_end();
+    EXPECT_EQ(sink.take(),
+              (Log{"live 0", "gap 1<4", "request 1", "lost 1-3", "live 4", "live 5", "replay 6"}));
+}
+
+TEST(StreamSequencer, ReconnectDuringAReplayIsVerifiedAfterIt) {
+    RecordingSink sink;
+    StreamSequencer seq(sink, true, std::nullopt, 100);
+    seq.start();
+    seq.on_live(live(0));
+    seq.on_live(live(2));  // replay from 1 in flight
+    seq.on_reconnected();  // deferred
+    seq.on_replay_batch(replay(1));
+    seq.on_replay_end();
+    seq.on_replay_batch(replay(2));  // the verification reply: same bytes
+    seq.on_replay_end();
+    EXPECT_EQ(sink.take(),
+              (Log{"live 0", "gap 1<2", "request 1", "replay 1", "live 2", "request 2", "dup 2"}));
+}
+
+TEST(StreamSequencer, ReconnectDuringBackoffIsVerifiedWhenItEnds) {
+    RecordingSink sink;
+    StreamSequencer seq(sink, true, 0, 100);
+    seq.start();
+    seq.on_replay_timeout();  // no answer: backoff
+    seq.on_live(live(0));
+    seq.on_reconnected();
+    EXPECT_EQ(sink.take(), (Log{"request 0", "live 0"}));
+    seq.replay_backoff_over();
+    EXPECT_EQ(sink.take(), (Log{"request 0"}));
 }
 
 }  // namespace

@@ -36,6 +36,8 @@ TEST(WireFrames, LiveMessageErrorsSayWhatIsWrong) {
     EXPECT_EQ(parse_live_frames(Frames{"", "\x01\x02\x03\x04", "\x93"}).error,
               "sequence frame has 4 bytes, expected 8");
     EXPECT_EQ(parse_live_frames(Frames{"", kSeq5, ""}).error, "live message has an empty payload");
+    EXPECT_EQ(parse_live_frames(Frames{"", kEnd, "\x93"}).error,
+              "live message has sequence ffffffffffffffff, reserved for replay ends");
 }
 
 TEST(WireFrames, ReplayBeforeTopicFrame) {
