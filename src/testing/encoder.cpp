@@ -1,5 +1,8 @@
+#include <algorithm>
+#include <cstring>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <variant>
 
@@ -39,6 +42,20 @@ PositionalLayout layout_of(WireEra era) {
     return {12, 4};
 }
 
+// float64 written by hand, as msgspec writes every float: msgpack-cxx's pack_double first tries
+// the value as an integer, a conversion that is undefined for doubles beyond the uint64 range.
+void pack_float64(Packer& p, double value) {
+    std::uint64_t bits = 0;
+    std::memcpy(&bits, &value, sizeof bits);
+    char bytes[9];
+    bytes[0] = static_cast<char>(0xcb);
+    for (int i = 8; i >= 1; --i) {
+        bytes[i] = static_cast<char>(bits & 0xff);
+        bits >>= 8;
+    }
+    p.pack_str_body(bytes, sizeof bytes);  // appends raw bytes
+}
+
 void pack_string(Packer& p, std::string_view s) {
     p.pack_str(static_cast<std::uint32_t>(s.size()));
     p.pack_str_body(s.data(), static_cast<std::uint32_t>(s.size()));
@@ -59,7 +76,7 @@ void pack_value(Packer& p, const Value& v) {
             p.pack_uint64(v.uint_value);
             break;
         case Value::Kind::kFloat:
-            p.pack_double(v.float_value);
+            pack_float64(p, v.float_value);
             break;
         case Value::Kind::kString:
             pack_string(p, v.text);
@@ -244,19 +261,29 @@ public:
     explicit MapWriter(Packer& p) : p_(p) {}
 
     template <class F>
-    void required(const char* key, F&& write) {
+    void required(std::string_view key, F&& write) {
         entries_.push_back({key, std::forward<F>(write)});
     }
     template <class T>
-    void optional(const char* key, const std::optional<T>& v) {
+    void optional(std::string_view key, const std::optional<T>& v) {
         if (v)
             required(key, [&] { pack_optional(p_, v); });
     }
+    // Kept fields whose name is already a key of this event are left out: SGLang's metadata
+    // map may carry such names, and a map event cannot hold one key twice.
     void others(const std::vector<NamedValue>& fields) {
         for (const NamedValue& nv : fields) {
-            required(nv.name.c_str(), [&] { pack_value(p_, nv.value); });
+            const bool taken =
+                nv.name == "type" ||
+                std::any_of(entries_.begin(), entries_.end(),
+                            [&](const auto& entry) { return nv.name == entry.first; }) ||
+                std::find(reserved_.begin(), reserved_.end(), nv.name) != reserved_.end();
+            if (!taken)
+                required(nv.name, [&] { pack_value(p_, nv.value); });
         }
     }
+    /// Names this event type may carry even when they were not written (absent optionals).
+    void reserve_names(std::vector<std::string> names) { reserved_ = std::move(names); }
     void finish(const char* type) {
         p_.pack_map(static_cast<std::uint32_t>(entries_.size() + 1));
         pack_string(p_, "type");
@@ -269,7 +296,8 @@ public:
 
 private:
     Packer& p_;
-    std::vector<std::pair<const char*, std::function<void()>>> entries_;
+    std::vector<std::pair<std::string_view, std::function<void()>>> entries_;
+    std::vector<std::string> reserved_;
 };
 
 void pack_map_event(Packer& p, const Event& event) {
@@ -294,6 +322,9 @@ void pack_map_event(Packer& p, const Event& event) {
                        w.optional("ownership", ev.ownership);
                        w.optional("session_id", ev.session_id);
                        w.optional("cache_salt", ev.cache_salt);
+                       w.reserve_names({"extra_keys", "group_idx", "kv_cache_spec_kind",
+                                        "kv_cache_spec_sliding_window", "locality", "ownership",
+                                        "session_id", "cache_salt"});
                        w.others(ev.other_fields);
                        w.finish("BlockStored");
                    },
@@ -303,6 +334,7 @@ void pack_map_event(Packer& p, const Event& event) {
                        w.optional("group_idx", ev.group_idx);
                        w.optional("locality", ev.locality);
                        w.optional("ownership", ev.ownership);
+                       w.reserve_names({"group_idx", "locality", "ownership"});
                        w.others(ev.other_fields);
                        w.finish("BlockRemoved");
                    },
@@ -331,7 +363,7 @@ std::string encode_batch(const EventBatch& batch, const EncodeOptions& options) 
     if (options.map_envelope) {
         p.pack_map(has_rank_field ? 3 : 2);
         pack_string(p, "ts");
-        p.pack_double(batch.ts);
+        pack_float64(p, batch.ts);
         pack_string(p, "events");
         pack_events(p, batch, options.era);
         if (has_rank_field) {
@@ -340,7 +372,7 @@ std::string encode_batch(const EventBatch& batch, const EncodeOptions& options) 
         }
     } else {
         p.pack_array(has_rank_field ? 3 : 2);
-        p.pack_double(batch.ts);
+        pack_float64(p, batch.ts);
         pack_events(p, batch, options.era);
         if (has_rank_field) {
             pack_optional(p, batch.data_parallel_rank);

@@ -1,6 +1,7 @@
 // kvevents-cli subscribe and demo, run as a user runs them, against the mock publisher.
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,44 @@ TEST(CliSubscribe, BindModeWaitsForAnEngineThatConnectsOut) {
     const auto line = cli.read_line(10s);
     ASSERT_TRUE(line.has_value());
     EXPECT_NE(line->find("first=9"), std::string::npos);
+    EXPECT_EQ(cli.wait(), 0);
+}
+
+TEST(CliSubscribe, DpSizeFollowsEveryRankOnConsecutivePorts) {
+    // Two publishers on ports P and P+1, as data-parallel ranks 0 and 1 of one engine.
+    std::unique_ptr<MockPublisher> rank0;
+    std::unique_ptr<MockPublisher> rank1;
+    for (int attempt = 0; attempt < 50 && !rank1; ++attempt) {
+        MockPublisherOptions po;
+        po.replay_endpoint.clear();
+        rank0 = std::make_unique<MockPublisher>(po);
+        const std::string ep = rank0->endpoint();
+        const int port = std::stoi(ep.substr(ep.rfind(':') + 1));
+        po.endpoint = "tcp://127.0.0.1:" + std::to_string(port + 1);
+        po.data_parallel_rank = 1;
+        try {
+            rank1 = std::make_unique<MockPublisher>(po);
+        } catch (const std::exception&) {
+            // P+1 is taken: try another P.
+        }
+    }
+    ASSERT_TRUE(rank1) << "no two consecutive free ports found";
+    const std::string base = rank0->endpoint();
+    Subprocess cli({kCli, "subscribe", "--endpoint", base, "--no-replay", "--dp-size", "2",
+                    "--format", "json", "--count", "2"});
+    ASSERT_TRUE(rank0->wait_for_subscriber(10s));
+    ASSERT_TRUE(rank1->wait_for_subscriber(10s));
+    rank0->publish(test::one_store(10));
+    rank1->publish(test::one_store(11));
+    const auto lines = read_lines(cli, 2);
+    ASSERT_EQ(lines.size(), 2U);
+    const std::string all = lines[0] + lines[1];
+    EXPECT_NE(all.find("\"pod\":\"" + base + "#dp0\",\"seq\":0,\"ts\":1700000000.5,\"dp_rank\":0"),
+              std::string::npos)
+        << all;
+    EXPECT_NE(all.find("\"pod\":\"" + base + "#dp1\",\"seq\":0,\"ts\":1700000000.5,\"dp_rank\":1"),
+              std::string::npos)
+        << all;
     EXPECT_EQ(cli.wait(), 0);
 }
 

@@ -813,3 +813,29 @@ TEST(HandMadeDecodeTest, NilTokenIdsReadAsEmpty) {
 
 }  // namespace
 }  // namespace kvevents
+
+namespace kvevents {
+namespace {
+
+// Found by the fuzzer: an SGLang metadata map whose key is a modeled field's name ("block_size")
+// is kept in other_fields; the map-era encoder must not write it as a second "block_size" key.
+TEST(RoundTrip, MetadataKeyNamedLikeAFieldDoesNotCollideWhenReencoded) {
+    const std::string payload = testing::from_hex(
+        "93cb41d954fc40200000919"
+        "8ab426c6f636b53746f72656491d3f0e1d2c3b4a59687e7929201039202030240a347505581aa626c6f636b"
+        "5f73697a65a17400");
+    const DecodeResult first = decode_batch(payload.data(), payload.size());
+    ASSERT_TRUE(first.ok());
+    const auto& stored = std::get<BlockStored>(first.batch.events.at(0));
+    ASSERT_EQ(stored.other_fields.size(), 1U);
+    EXPECT_EQ(stored.other_fields[0].name, "block_size");
+    EXPECT_EQ(stored.block_size, 2);
+    EXPECT_EQ(stored.lora_id, 64);
+    const std::string again = testing::encode_batch(first.batch);
+    const DecodeResult second = decode_batch(again.data(), again.size());
+    ASSERT_TRUE(second.ok());
+    EXPECT_EQ(std::get<BlockStored>(second.batch.events.at(0)).block_size, 2);
+}
+
+}  // namespace
+}  // namespace kvevents
