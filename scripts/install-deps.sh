@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    cmake ninja-build g++ clang clang-format libclang-rt-14-dev gcovr
+    cmake ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev gcovr
     libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libspdlog-dev
     libgtest-dev libgmock-dev libbenchmark-dev
 )
