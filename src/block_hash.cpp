@@ -5,6 +5,8 @@
 
 #include <kvevents/block_hash.h>
 
+#include "hex.h"
+
 namespace kvevents {
 
 BlockHash BlockHash::from_digest(const std::uint8_t* data, std::size_t size) {
@@ -32,12 +34,8 @@ std::string BlockHash::to_string() const {
     if (is_integer()) {
         return negative_ ? std::to_string(static_cast<std::int64_t>(bits_)) : std::to_string(bits_);
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out(std::size_t{size_} * 2, '0');
-    for (std::size_t i = 0; i < size_; ++i) {
-        out[2 * i] = kHex[bytes_[i] >> 4];
-        out[2 * i + 1] = kHex[bytes_[i] & 0x0f];
-    }
+    std::string out;
+    detail::append_hex(out, bytes_.data(), size_);
     return out;
 }
 

@@ -26,7 +26,6 @@ void StreamSequencer::start() {
 
 void StreamSequencer::begin_replay(std::uint64_t from) {
     replay_in_flight_ = true;
-    replay_from_ = from;
     replay_progress_ = false;
     replay_saw_first_ = false;
     sink_.request_replay(from);
@@ -85,8 +84,9 @@ void StreamSequencer::restart(std::uint64_t first_new_sequence) {
     last_payload_.clear();
 }
 
-void StreamSequencer::restart_found_by_replay(std::uint64_t first_new_sequence) {
-    restart(first_new_sequence);
+// The replay shows a new incarnation but not where it starts: reported as starting at 0.
+void StreamSequencer::restart_found_by_replay() {
+    restart(0);
     last_live_.reset();
     begin_replay(0);
 }
@@ -118,7 +118,7 @@ bool StreamSequencer::verify_reply(const RawBatch& batch) {
         sink_.duplicate_dropped(batch.sequence);
         return true;
     }
-    restart_found_by_replay(0);
+    restart_found_by_replay();
     return true;
 }
 
@@ -213,7 +213,7 @@ void StreamSequencer::after_replay(bool timed_out) {
     if (verifying_ && !timed_out && !replay_saw_first_) {
         // The publisher holds nothing from our last delivered batch on: it has fewer batches
         // than we delivered, so it is a new incarnation.
-        restart_found_by_replay(0);
+        restart_found_by_replay();
         return;
     }
     verifying_ = false;

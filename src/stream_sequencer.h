@@ -83,7 +83,7 @@ private:
     void give_up_hole();
     void restart(std::uint64_t first_new_sequence);
     bool verify_reply(const RawBatch& batch);
-    void restart_found_by_replay(std::uint64_t first_new_sequence);
+    void restart_found_by_replay();
 
     SequencerSink& sink_;
     const bool replay_available_;
@@ -94,7 +94,6 @@ private:
     std::optional<std::uint64_t> last_live_;     // highest live sequence seen this incarnation
     std::map<std::uint64_t, RawBatch> pending_;  // received out of order, waiting for a hole
     bool replay_in_flight_ = false;
-    std::uint64_t replay_from_ = 0;
     bool replay_progress_ = false;   // the current replay delivered something
     bool replay_saw_first_ = false;  // the current replay sent its first batch
     bool backoff_ = false;

@@ -21,6 +21,7 @@
 #include "log_rate_limiter.h"
 #include "stream_sequencer.h"
 #include "wire_frames.h"
+#include "zmq_receive.h"
 
 namespace kvevents {
 
@@ -66,24 +67,6 @@ std::shared_ptr<spdlog::logger> logger_or_silent(std::shared_ptr<spdlog::logger>
     // A private logger object, never registered: spdlog's global registry stays untouched.
     return std::make_shared<spdlog::logger>("kvevents",
                                             std::make_shared<spdlog::sinks::null_sink_mt>());
-}
-
-// Receives one whole multipart message without blocking; false when none is waiting.
-bool receive_message(zmq::socket_t& socket, std::vector<zmq::message_t>& parts) {
-    parts.clear();
-    zmq::message_t part;
-    if (!socket.recv(part, zmq::recv_flags::dontwait))
-        return false;
-    while (true) {
-        const bool more = part.more();
-        parts.push_back(std::move(part));
-        if (!more)
-            return true;
-        part = zmq::message_t();
-        // The rest of a multipart message is already here: ZMQ delivers messages atomically.
-        if (!socket.recv(part, zmq::recv_flags::none))
-            return true;
-    }
 }
 
 // Wall-clock time from a batch's ts to now. ts comes from the wire: anything that is not a
@@ -368,7 +351,7 @@ struct ZmqClient::Impl final : detail::SequencerSink {
     }
 
     void drain_monitor() {
-        for (int i = 0; i < kMaxMessagesPerDrain && receive_message(*monitor, parts); ++i) {
+        for (int i = 0; i < kMaxMessagesPerDrain && detail::receive_message(*monitor, parts); ++i) {
             if (parts.size() != 2 || parts[0].size() < 6)
                 continue;
             std::uint16_t event = 0;
@@ -386,7 +369,7 @@ struct ZmqClient::Impl final : detail::SequencerSink {
     }
 
     void drain_live() {
-        for (int i = 0; i < kMaxMessagesPerDrain && receive_message(*sub, parts); ++i) {
+        for (int i = 0; i < kMaxMessagesPerDrain && detail::receive_message(*sub, parts); ++i) {
             const detail::ParsedFrames f = detail::parse_live_frames(views(parts, frame_views));
             if (f.kind != detail::ParsedFrames::Kind::kData) {
                 report_decode_error(std::nullopt, f.error);
@@ -404,7 +387,7 @@ struct ZmqClient::Impl final : detail::SequencerSink {
 
     void drain_replay() {
         const std::uint64_t generation = replay_generation;
-        for (int i = 0; i < kMaxMessagesPerDrain && receive_message(*dealer, parts); ++i) {
+        for (int i = 0; i < kMaxMessagesPerDrain && detail::receive_message(*dealer, parts); ++i) {
             replay_activity = Clock::now();
             const detail::ParsedFrames f = detail::parse_replay_frames(views(parts, frame_views));
             switch (f.kind) {

@@ -1,3 +1,5 @@
+#include "../hex.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -6,14 +8,8 @@
 namespace kvevents::testing {
 
 std::string to_hex(std::string_view bytes) {
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const char c : bytes) {
-        const auto b = static_cast<unsigned char>(c);
-        out.push_back(kHex[b >> 4]);
-        out.push_back(kHex[b & 0x0f]);
-    }
+    detail::append_hex(out, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
     return out;
 }
 

@@ -12,6 +12,7 @@
 #include <kvevents/testing/mock_publisher.h>
 
 #include "../wire_frames.h"
+#include "../zmq_receive.h"
 
 namespace kvevents::testing {
 
@@ -90,16 +91,9 @@ struct MockPublisher::Impl {
             if ((item.revents & ZMQ_POLLIN) == 0)
                 continue;
             std::vector<zmq::message_t> request;
-            while (true) {
-                zmq::message_t part;
-                if (!router.recv(part, zmq::recv_flags::dontwait))
-                    break;
-                const bool more = part.more();
-                request.push_back(std::move(part));
-                if (!more)
-                    break;
+            if (detail::receive_message(router, request)) {
+                answer(router, request);
             }
-            answer(router, request);
         }
     }
 
