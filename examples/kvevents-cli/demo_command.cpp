@@ -105,6 +105,7 @@ int run_demo(const std::vector<std::string>& args) {
     PrinterOptions printer_options;
     bool quiet = false;
     std::string log_level = "error";  // notices and the summary tell the story
+    std::shared_ptr<spdlog::logger> logger;
     try {
         ArgCursor cursor("demo", args);
         while (!cursor.done()) {
@@ -114,11 +115,7 @@ int run_demo(const std::vector<std::string>& args) {
                 return 0;
             }
             if (flag == "--format") {
-                const std::string value = cursor.value_of(flag);
-                const auto format = parse_format(value);
-                if (!format)
-                    cursor.fail("--format must be text or json, got '" + value + "'");
-                printer_options.format = *format;
+                printer_options.format = format_of(cursor, flag);
             } else if (flag == "--notices") {
                 printer_options.json_notices = true;
             } else if (flag == "--quiet") {
@@ -129,7 +126,7 @@ int run_demo(const std::vector<std::string>& args) {
                 cursor.fail("unknown option '" + flag + "' (see --help)");
             }
         }
-        make_cli_logger("demo", log_level);  // validates the level
+        logger = make_cli_logger("demo", log_level);
     } catch (const UsageError& e) {
         std::cerr << e.what() << '\n';
         return 2;
@@ -159,7 +156,7 @@ int run_demo(const std::vector<std::string>& args) {
     options.endpoint = publisher.endpoint();
     options.replay_endpoint = publisher.replay_endpoint();
     options.replay_idle_timeout = std::chrono::milliseconds(500);
-    options.logger = make_cli_logger("demo", log_level);
+    options.logger = logger;
     ZmqClient client(options, handler);
     block_stop_signals();
     client.Start();

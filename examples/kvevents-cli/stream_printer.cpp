@@ -9,12 +9,13 @@
 
 namespace kvevents::cli {
 
-std::optional<OutputFormat> parse_format(const std::string& text) {
-    if (text == "text")
+OutputFormat format_of(ArgCursor& cursor, const std::string& flag) {
+    const std::string value = cursor.value_of(flag);
+    if (value == "text")
         return OutputFormat::kText;
-    if (text == "json")
+    if (value == "json")
         return OutputFormat::kJson;
-    return std::nullopt;
+    cursor.fail(flag + " must be text or json, got '" + value + "'");
 }
 
 StreamPrinter::StreamPrinter(PrinterOptions options, std::ostream& out, std::ostream& err)

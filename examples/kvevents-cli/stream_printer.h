@@ -10,14 +10,15 @@
 #include <kvevents/event_handler.h>
 #include <kvevents/zmq_client.h>
 
+#include "cli_args.h"
 #include "json_writer.h"
 
 namespace kvevents::cli {
 
 enum class OutputFormat { kText, kJson };
 
-/// Parses "text" / "json"; nullopt for anything else.
-std::optional<OutputFormat> parse_format(const std::string& text);
+/// The value of `flag` as an output format ("text" or "json"); a UsageError names anything else.
+OutputFormat format_of(ArgCursor& cursor, const std::string& flag);
 
 struct PrinterOptions {
     OutputFormat format = OutputFormat::kText;

@@ -76,11 +76,7 @@ SubscribeConfig parse(const std::vector<std::string>& args) {
         } else if (flag == "--bind") {
             c.bind = true;
         } else if (flag == "--format") {
-            const std::string value = cursor.value_of(flag);
-            const auto format = parse_format(value);
-            if (!format)
-                cursor.fail("--format must be text or json, got '" + value + "'");
-            c.printer.format = *format;
+            c.printer.format = format_of(cursor, flag);
         } else if (flag == "--notices") {
             c.printer.json_notices = true;
         } else if (flag == "--count") {
