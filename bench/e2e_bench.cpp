@@ -10,6 +10,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include <kvevents/testing/encoder.h>
 #include <kvevents/zmq_client.h>
 
+#include "wire_frames.h"
 #include "workload.h"
 
 namespace {
@@ -46,15 +48,6 @@ double peak_rss_mib() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
-std::string be64(std::uint64_t v) {
-    std::string out(8, '\0');
-    for (int i = 7; i >= 0; --i) {
-        out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
-        v >>= 8;
-    }
-    return out;
 }
 
 // --- flow control ------------------------------------------------------------------------------
@@ -107,7 +100,7 @@ public:
 
     void send(std::uint64_t seq) {
         socket_.send(zmq::message_t(), zmq::send_flags::sndmore);
-        const std::string s = be64(seq);
+        const std::string s = kvevents::detail::be_u64(seq);
         socket_.send(zmq::buffer(s), zmq::send_flags::sndmore);
         socket_.send(zmq::buffer(payload_), zmq::send_flags::none);
     }
@@ -133,6 +126,29 @@ private:
 
 constexpr std::uint64_t kWindow = 2000;
 
+// The baseline receiver: a bare SUB socket that takes `count` [topic, seq, payload] messages and
+// does nothing with them but call on_message(index, sequence frame).
+template <class OnMessage>
+void raw_receive(zmq::context_t& context,
+                 const std::string& endpoint,
+                 std::uint64_t count,
+                 OnMessage&& on_message) {
+    zmq::socket_t sub(context, zmq::socket_type::sub);
+    sub.set(zmq::sockopt::linger, 0);
+    sub.set(zmq::sockopt::rcvhwm, 0);
+    sub.set(zmq::sockopt::subscribe, "");
+    sub.connect(endpoint);
+    zmq::message_t topic;
+    zmq::message_t seq;
+    zmq::message_t payload;
+    for (std::uint64_t n = 0; n < count; ++n) {
+        (void)sub.recv(topic);
+        (void)sub.recv(seq);
+        (void)sub.recv(payload);
+        on_message(n, seq.to_string_view());
+    }
+}
+
 // --- throughput ----------------------------------------------------------------------------------
 
 struct Throughput {
@@ -151,22 +167,12 @@ Throughput raw_sub_throughput(std::uint64_t batches) {
     // Its own context, as the client has: in production the two ends are separate processes.
     zmq::context_t receiver_context;
     std::thread receiver([&] {
-        zmq::socket_t sub(receiver_context, zmq::socket_type::sub);
-        sub.set(zmq::sockopt::linger, 0);
-        sub.set(zmq::sockopt::rcvhwm, 0);
-        sub.set(zmq::sockopt::subscribe, "");
-        sub.connect(publisher.endpoint());
-        zmq::message_t topic;
-        zmq::message_t seq;
-        zmq::message_t payload;
-        for (std::uint64_t n = 0; n < batches; ++n) {
-            (void)sub.recv(topic);
-            (void)sub.recv(seq);
-            (void)sub.recv(payload);
-            if (n == 0)
-                first_at = Clock::now();
-            mark_consumed(consumed, n + 1, n + 1 == batches);
-        }
+        raw_receive(receiver_context, publisher.endpoint(), batches,
+                    [&](std::uint64_t n, std::string_view) {
+                        if (n == 0)
+                            first_at = Clock::now();
+                        mark_consumed(consumed, n + 1, n + 1 == batches);
+                    });
         last_at = Clock::now();
     });
     publisher.wait_for_subscriber();
@@ -284,26 +290,13 @@ public:
                 std::vector<std::atomic<std::int64_t>>& arrived_at,
                 std::atomic<std::uint64_t>& consumed)
         : thread_([&context, endpoint, &arrived_at, &consumed] {
-              zmq::socket_t sub(context, zmq::socket_type::sub);
-              sub.set(zmq::sockopt::linger, 0);
-              sub.set(zmq::sockopt::rcvhwm, 0);
-              sub.set(zmq::sockopt::subscribe, "");
-              sub.connect(endpoint);
-              zmq::message_t topic;
-              zmq::message_t seq;
-              zmq::message_t payload;
-              for (std::size_t n = 0; n < arrived_at.size(); ++n) {
-                  (void)sub.recv(topic);
-                  (void)sub.recv(seq);
-                  (void)sub.recv(payload);
-                  std::uint64_t s = 0;
-                  for (std::size_t i = 0; i < 8; ++i) {
-                      s = (s << 8) | static_cast<const std::uint8_t*>(seq.data())[i];
-                  }
-                  arrived_at[s].store(Clock::now().time_since_epoch().count(),
-                                      std::memory_order_relaxed);
-                  mark_consumed(consumed, n + 1, n + 1 == arrived_at.size());
-              }
+              raw_receive(context, endpoint, arrived_at.size(),
+                          [&](std::uint64_t n, std::string_view seq) {
+                              const std::uint64_t s = kvevents::detail::read_be_u64(seq);
+                              arrived_at[s].store(Clock::now().time_since_epoch().count(),
+                                                  std::memory_order_relaxed);
+                              mark_consumed(consumed, n + 1, n + 1 == arrived_at.size());
+                          });
           }) {}
     ~RawArrivals() { thread_.join(); }
 
