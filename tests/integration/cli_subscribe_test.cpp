@@ -12,6 +12,7 @@
 
 #include "subprocess.h"
 #include "test_batches.h"
+#include "test_endpoints.h"
 
 namespace kvevents {
 namespace {
@@ -101,11 +102,7 @@ TEST(CliSubscribe, JsonNoticesReportARestartInline) {
 }
 
 TEST(CliSubscribe, UnreachablePublisherIsNotAnErrorAndDurationEndsTheRun) {
-    std::string endpoint;
-    {
-        MockPublisher probe;  // a port with nobody on it once the probe is gone
-        endpoint = probe.endpoint();
-    }
+    const std::string endpoint = test::unused_endpoints().live;
     Subprocess cli({kCli, "subscribe", "--endpoint", endpoint, "--duration", "0.3",
                     "--stats-interval", "0.1"});
     EXPECT_EQ(cli.wait(), 0);
@@ -123,18 +120,10 @@ TEST(CliSubscribe, UnreachablePublisherIsNotAnErrorAndDurationEndsTheRun) {
 
 TEST(CliSubscribe, BindModeWaitsForAnEngineThatConnectsOut) {
     // Find a free port, then let the CLI bind it and the engine connect to it.
-    std::string endpoint;
-    {
-        MockPublisher probe;
-        endpoint = probe.endpoint();
-    }
+    const std::string endpoint = test::unused_endpoints().live;
     Subprocess cli(
         {kCli, "subscribe", "--endpoint", endpoint, "--bind", "--no-replay", "--count", "1"});
-    MockPublisherOptions po;
-    po.endpoint = endpoint;
-    po.connect = true;
-    po.replay_endpoint.clear();
-    MockPublisher pub(po);
+    MockPublisher pub(test::connecting_to(endpoint));
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
     pub.publish(test::one_store(9));
     const auto line = cli.read_line(10s);

@@ -23,6 +23,7 @@
 
 #include "recording_handler.h"
 #include "test_batches.h"
+#include "test_endpoints.h"
 
 namespace kvevents {
 namespace {
@@ -510,11 +511,7 @@ TEST(ZmqClient, BindModeReceivesFromAnEngineThatConnectsOut) {
     client.Start();
     const std::string bound = client.live_endpoint();
     ASSERT_NE(bound.find("tcp://127.0.0.1:"), std::string::npos);
-    MockPublisherOptions po;
-    po.endpoint = bound;
-    po.connect = true;
-    po.replay_endpoint.clear();
-    MockPublisher pub(po);
+    MockPublisher pub(test::connecting_to(bound));
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
     publish_n(pub, 2);
     ASSERT_TRUE(handler.wait_for_batches(2));
@@ -522,13 +519,7 @@ TEST(ZmqClient, BindModeReceivesFromAnEngineThatConnectsOut) {
 }
 
 TEST(ZmqClient, PublisherStartedAfterTheClientIsPickedUp) {
-    std::string live;
-    std::string replay;
-    {
-        MockPublisher probe;  // learn two free ports, then free them
-        live = probe.endpoint();
-        replay = probe.replay_endpoint();
-    }
+    const auto [live, replay] = test::unused_endpoints();
     RecordingHandler handler;
     ClientOptions o;
     o.pod_key = "pod-late";
