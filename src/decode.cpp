@@ -125,13 +125,11 @@ constexpr FieldName kRemovedFields[] = {
     {"ownership", kRemovedOwnership},
 };
 
-// Looks a map key up in a field table. Keys are compared only against names of the same
-// length, which the table is bucketed by once; a payload carries about a dozen keys per event.
+// Looks a map key up in a field table (15 names at most; string_view compares lengths first).
 template <std::size_t N>
 int field_id(const FieldName (&table)[N], std::string_view key, int unknown) {
-    const char first = key.empty() ? '\0' : key.front();
     for (const FieldName& f : table) {
-        if (f.name.size() == key.size() && f.name.front() == first && f.name == key)
+        if (f.name == key)
             return f.id;
     }
     return unknown;
