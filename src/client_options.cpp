@@ -97,6 +97,9 @@ void validate(const ClientOptions& options) {
     check_positive(options.replay_idle_timeout, "replay_idle_timeout");
     check_positive(options.replay_total_timeout, "replay_total_timeout");
     check_positive(options.replay_backoff_initial, "replay_backoff_initial");
+    if (options.tail_probe_idle.count() < 0) {
+        throw std::invalid_argument("ClientOptions.tail_probe_idle must not be negative");
+    }
     check_positive(options.reconnect_interval, "reconnect_interval");
     if (options.replay_backoff_max < options.replay_backoff_initial) {
         throw std::invalid_argument(

@@ -19,7 +19,7 @@
 #include <kvevents/zmq_client.h>
 
 #include "log_rate_limiter.h"
-#include "stream_sequencer.h"
+#include "stream_state_machine.h"
 #include "wire_frames.h"
 #include "zmq_receive.h"
 
@@ -33,6 +33,10 @@ const char* to_string(ConnectionState state) {
             return "connected";
         case ConnectionState::kDisconnected:
             return "disconnected";
+        case ConnectionState::kStopped:
+            return "stopped";
+        case ConnectionState::kFailed:
+            return "failed";
     }
     return "unknown";
 }
@@ -43,6 +47,8 @@ const char* to_string(StreamNotice::Kind kind) {
             return "publisher_restarted";
         case StreamNotice::Kind::kUnrecoverableGap:
             return "unrecoverable_gap";
+        case StreamNotice::Kind::kContinuityLost:
+            return "continuity_lost";
         case StreamNotice::Kind::kDecodeError:
             return "decode_error";
         case StreamNotice::Kind::kConnectionChanged:
@@ -55,7 +61,7 @@ const char* to_string(StreamNotice::Kind kind) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = detail::StreamClock;
 using std::chrono::milliseconds;
 
 constexpr int kMaxMessagesPerDrain = 512;  // keeps the live and replay sockets both moving
@@ -90,18 +96,27 @@ const std::vector<std::string_view>& views(const std::vector<zmq::message_t>& pa
 
 }  // namespace
 
-struct ZmqClient::Impl final : detail::SequencerSink {
+detail::StreamConfig stream_config(const ClientOptions& options, const ResolvedEndpoints& endpoints) {
+    detail::StreamConfig config;
+    config.replay_available = !endpoints.replay.empty();
+    config.start_sequence = options.start_sequence;
+    config.max_buffered = options.max_buffered_batches;
+    config.replay_idle_timeout = options.replay_idle_timeout;
+    config.replay_total_timeout = options.replay_total_timeout;
+    config.backoff_initial = options.replay_backoff_initial;
+    config.backoff_max = options.replay_backoff_max;
+    config.tail_probe_idle = options.tail_probe_idle;
+    return config;
+}
+
+struct ZmqClient::Impl final : detail::StreamActions {
     Impl(ClientOptions opts, EventHandler& h)
         : options((validate(opts), std::move(opts))),
           endpoints(resolve_endpoints(options)),
           handler(h),
           log(logger_or_silent(options.logger)),
-          sequencer(*this,
-                    !endpoints.replay.empty(),
-                    options.start_sequence,
-                    options.max_buffered_batches),
-          error_log(options.log_errors_per_second),
-          backoff(options.replay_backoff_initial) {}
+          stream(*this, stream_config(options, endpoints)),
+          error_log(options.log_errors_per_second) {}
 
     const ClientOptions options;
     const ResolvedEndpoints endpoints;
@@ -122,14 +137,10 @@ struct ZmqClient::Impl final : detail::SequencerSink {
     // Loop-thread state.
     std::unique_ptr<zmq::socket_t> sub;
     std::unique_ptr<zmq::socket_t> monitor;
-    std::unique_ptr<zmq::socket_t> dealer;
-    std::uint64_t replay_generation = 0;
-    Clock::time_point replay_started;
-    Clock::time_point replay_activity;
-    Clock::time_point backoff_until;
-    detail::StreamSequencer sequencer;
+    std::unique_ptr<zmq::socket_t> dealer;  // the current replay request's socket
+    std::uint64_t replay_id = 0;            // the request `dealer` belongs to
+    detail::StreamStateMachine stream;
     detail::LogRateLimiter error_log;
-    milliseconds backoff;
     ConnectionState state = ConnectionState::kConnecting;
     int connected_peers = 0;
     bool ever_connected = false;
@@ -160,14 +171,21 @@ struct ZmqClient::Impl final : detail::SequencerSink {
         handler_notice(std::move(notice));
     }
 
+    // A throwing notice handler is counted like a throwing batch handler; it gets no
+    // kHandlerError notice of its own, which could throw again.
     void handler_notice(StreamNotice notice) {
         try {
             handler.on_notice(notice);
         } catch (const std::exception& e) {
-            log_error("[{}] notice handler threw: {}", options.pod_key, e.what());
+            notice_handler_failed(notice.kind, e.what());
         } catch (...) {
-            log_error("[{}] notice handler threw a non-exception", options.pod_key);
+            notice_handler_failed(notice.kind, "non-exception thrown");
         }
+    }
+
+    void notice_handler_failed(StreamNotice::Kind kind, const std::string& what) {
+        update_stats([](ClientStats& s) { ++s.handler_errors; });
+        log_error("[{}] handler threw on a {} notice: {}", options.pod_key, to_string(kind), what);
     }
 
     StreamNotice make_notice(StreamNotice::Kind kind) const {
@@ -184,7 +202,7 @@ struct ZmqClient::Impl final : detail::SequencerSink {
         notify(std::move(n));
     }
 
-    // --- SequencerSink -------------------------------------------------------------------
+    // --- StreamActions -------------------------------------------------------------------
 
     void deliver(detail::RawBatch& raw) override {
         if (stop_requested)
@@ -232,16 +250,26 @@ struct ZmqClient::Impl final : detail::SequencerSink {
         notify(std::move(n));
     }
 
-    void publisher_restarted(std::uint64_t first_new_sequence) override {
+    void announce_restart(std::uint64_t revealed_by) override {
         update_stats([](ClientStats& s) { ++s.restarts; });
         log->warn("[{}] publisher restarted (sequence {}); its earlier blocks are gone",
-                  options.pod_key, first_new_sequence);
+                  options.pod_key, revealed_by);
         StreamNotice n = make_notice(StreamNotice::Kind::kPublisherRestarted);
-        n.first_sequence = first_new_sequence;
+        n.first_sequence = revealed_by;
         notify(std::move(n));
     }
 
-    void unrecoverable(std::uint64_t first, std::uint64_t last) override {
+    void announce_continuity_lost(std::uint64_t next_sequence) override {
+        update_stats([](ClientStats& s) { ++s.continuity_lost; });
+        log->warn("[{}] cannot prove the publisher is the one followed before (it may have "
+                  "restarted); its earlier blocks may be gone; going on from sequence {}",
+                  options.pod_key, next_sequence);
+        StreamNotice n = make_notice(StreamNotice::Kind::kContinuityLost);
+        n.first_sequence = next_sequence;
+        notify(std::move(n));
+    }
+
+    void announce_loss(std::uint64_t first, std::uint64_t last) override {
         update_stats([&](ClientStats& s) { s.batches_unrecoverable += last - first + 1; });
         log->warn("[{}] batches {}..{} are lost for good", options.pod_key, first, last);
         StreamNotice n = make_notice(StreamNotice::Kind::kUnrecoverableGap);
@@ -250,19 +278,51 @@ struct ZmqClient::Impl final : detail::SequencerSink {
         notify(std::move(n));
     }
 
-    void request_replay(std::uint64_t from) override {
-        // A fresh socket per request: replies to an abandoned request must never be mistaken
-        // for replies to this one.
-        ++replay_generation;
-        dealer = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
-        dealer->set(zmq::sockopt::linger, 0);
-        dealer->set(zmq::sockopt::rcvhwm, 0);  // a replay may be 10000 batches; never drop
-        dealer->connect(endpoints.replay);
-        dealer->send(zmq::message_t(), zmq::send_flags::sndmore);
-        dealer->send(zmq::buffer(detail::be_u64(from)), zmq::send_flags::none);
-        replay_started = replay_activity = Clock::now();
+    bool request_replay(std::uint64_t id, std::uint64_t from, detail::ReplayPurpose why) override {
+        // A fresh socket per request: replies to an ended request can never be mistaken for
+        // replies to this one.
         update_stats([](ClientStats& s) { ++s.replays_requested; });
-        log->info("[{}] replay requested from sequence {}", options.pod_key, from);
+        try {
+            auto socket = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
+            socket->set(zmq::sockopt::linger, 0);
+            socket->set(zmq::sockopt::rcvhwm, 0);  // a replay may be 10000 batches; never drop
+            socket->connect(endpoints.replay);
+            socket->send(zmq::message_t(), zmq::send_flags::sndmore);
+            socket->send(zmq::buffer(detail::be_u64(from)), zmq::send_flags::none);
+            dealer = std::move(socket);
+        } catch (const zmq::error_t& e) {
+            if (e.num() == ETERM)
+                throw;  // Stop() is shutting the context down
+            log_error("[{}] cannot send a {} replay request: {}", options.pod_key,
+                      detail::to_string(why), e.what());
+            return false;
+        }
+        replay_id = id;
+        log->info("[{}] {} replay requested from sequence {}", options.pod_key,
+                  detail::to_string(why), from);
+        return true;
+    }
+
+    void replay_ended(std::uint64_t id, detail::ReplayOutcome outcome) override {
+        if (id == replay_id)
+            dealer.reset();
+        switch (outcome) {
+            case detail::ReplayOutcome::kCompleted:
+                update_stats([](ClientStats& s) { ++s.replays_completed; });
+                break;
+            case detail::ReplayOutcome::kCancelled:
+                break;
+            case detail::ReplayOutcome::kTimedOut:
+            case detail::ReplayOutcome::kUnsendable:
+            case detail::ReplayOutcome::kAbandoned:
+                update_stats([](ClientStats& s) { ++s.replays_failed; });
+                log->warn("[{}] replay {}", options.pod_key,
+                          outcome == detail::ReplayOutcome::kTimedOut ? "timed out"
+                          : outcome == detail::ReplayOutcome::kUnsendable
+                              ? "could not be sent"
+                              : "abandoned: held batches reached replay_total_timeout");
+                break;
+        }
     }
 
     void duplicate_dropped(std::uint64_t) override {
@@ -347,7 +407,7 @@ struct ZmqClient::Impl final : detail::SequencerSink {
         n.detail = peer;
         notify(std::move(n));
         if (reconnect)
-            sequencer.on_reconnected();
+            stream.on_reconnected(Clock::now());
     }
 
     void drain_monitor() {
@@ -368,8 +428,10 @@ struct ZmqClient::Impl final : detail::SequencerSink {
         }
     }
 
-    void drain_live() {
-        for (int i = 0; i < kMaxMessagesPerDrain && detail::receive_message(*sub, parts); ++i) {
+    void drain_live(Clock::time_point now) {
+        int received = 0;
+        for (; received < kMaxMessagesPerDrain && detail::receive_message(*sub, parts);
+             ++received) {
             const detail::ParsedFrames f = detail::parse_live_frames(views(parts, frame_views));
             if (f.kind != detail::ParsedFrames::Kind::kData) {
                 report_decode_error(std::nullopt, f.error);
@@ -378,75 +440,53 @@ struct ZmqClient::Impl final : detail::SequencerSink {
             update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
             if (f.topic != last_live_topic)
                 last_live_topic = std::string(f.topic);
-            sequencer.on_live(
-                detail::RawBatch{f.sequence, std::string(f.topic), std::string(f.payload), false});
+            stream.on_live(
+                detail::RawBatch{f.sequence, std::string(f.topic), std::string(f.payload), false},
+                now);
             if (stop_requested)
                 return;
         }
+        if (received == kMaxMessagesPerDrain)
+            stream.on_backlog(now);  // queues this deep may have dropped, maybe the last batches
     }
 
     void drain_replay() {
-        const std::uint64_t generation = replay_generation;
+        const std::uint64_t id = replay_id;
         for (int i = 0; i < kMaxMessagesPerDrain && detail::receive_message(*dealer, parts); ++i) {
-            replay_activity = Clock::now();
+            // Taken per reply: time the handler spends on a batch is not replay silence.
+            const auto now = Clock::now();
             const detail::ParsedFrames f = detail::parse_replay_frames(views(parts, frame_views));
             switch (f.kind) {
                 case detail::ParsedFrames::Kind::kMalformed:
                     report_decode_error(std::nullopt, "replay: " + f.error);
                     break;
                 case detail::ParsedFrames::Kind::kEnd:
-                    update_stats([](ClientStats& s) { ++s.replays_completed; });
-                    backoff = options.replay_backoff_initial;
-                    dealer.reset();
-                    sequencer.on_replay_end();
+                    stream.on_replay_end(id, now);
                     return;
                 case detail::ParsedFrames::Kind::kData: {
                     update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
                     // Replies before vLLM v0.26 carry no topic; the publisher has only one.
                     const bool has_topic = parts.size() == 4;
-                    sequencer.on_replay_batch(detail::RawBatch{
-                        f.sequence, has_topic ? std::string(f.topic) : last_live_topic,
-                        std::string(f.payload), true});
+                    stream.on_replay_batch(
+                        id,
+                        detail::RawBatch{f.sequence,
+                                         has_topic ? std::string(f.topic) : last_live_topic,
+                                         std::string(f.payload), true},
+                        now);
                     break;
                 }
             }
-            // Delivering may have taken the handler a while: that is not replay silence.
-            replay_activity = Clock::now();
-            // The sequencer may have started another replay (new socket) or stopped.
-            if (generation != replay_generation || !dealer || stop_requested)
+            // The stream may have ended this request (and started another on a new socket).
+            if (id != replay_id || !dealer || stop_requested)
                 return;
-        }
-    }
-
-    void check_replay_timers(Clock::time_point now) {
-        if (sequencer.replay_in_flight() &&
-            (now - replay_activity >= options.replay_idle_timeout ||
-             now - replay_started >= options.replay_total_timeout)) {
-            update_stats([](ClientStats& s) { ++s.replays_failed; });
-            log->warn("[{}] replay timed out", options.pod_key);
-            dealer.reset();
-            sequencer.on_replay_timeout();
-            if (sequencer.backoff_active()) {
-                backoff_until = now + backoff;
-                backoff = std::min(backoff * 2, options.replay_backoff_max);
-            }
-        }
-        if (sequencer.backoff_active() && now >= backoff_until) {
-            sequencer.replay_backoff_over();
         }
     }
 
     milliseconds next_timeout(Clock::time_point now) const {
         auto timeout = options.poll_interval;
-        auto until = [&](Clock::time_point t) {
-            return std::chrono::duration_cast<milliseconds>(t - now) + milliseconds(1);
-        };
-        if (sequencer.replay_in_flight()) {
-            timeout = std::min({timeout, until(replay_activity + options.replay_idle_timeout),
-                                until(replay_started + options.replay_total_timeout)});
+        if (const auto deadline = stream.next_deadline()) {
+            timeout = std::min(timeout, std::chrono::ceil<milliseconds>(*deadline - now));
         }
-        if (sequencer.backoff_active())
-            timeout = std::min(timeout, until(backoff_until));
         return std::max(timeout, milliseconds(0));
     }
 
@@ -465,24 +505,29 @@ struct ZmqClient::Impl final : detail::SequencerSink {
                     throw;
                 continue;  // a signal (a profiler, a debugger, SIGCHLD) interrupted the wait
             }
+            // What the poll saw as silent was silent up to now: timers judge by this instant,
+            // not by the end of the handler calls below.
+            const auto woke = Clock::now();
             if ((items[1].revents & ZMQ_POLLIN) != 0)
                 drain_monitor();
-            if ((items[0].revents & ZMQ_POLLIN) != 0)
-                drain_live();
             if (items.size() > 2 && dealer && (items[2].revents & ZMQ_POLLIN) != 0)
                 drain_replay();
-            check_replay_timers(Clock::now());
+            if ((items[0].revents & ZMQ_POLLIN) != 0)
+                drain_live(woke);
+            if (!stop_requested)
+                stream.on_tick(woke);
         }
     }
 
     // The loop cannot go on: say so (running() turns false) rather than go quiet.
     void died(const std::string& why) {
         log->error("[{}] client stopped by {}", options.pod_key, why);
+        update_stats([](ClientStats& s) { s.state = ConnectionState::kFailed; });
         const bool was_stopping = stop_requested.exchange(true);
         if (was_stopping)
             return;
         StreamNotice n = make_notice(StreamNotice::Kind::kConnectionChanged);
-        n.state = ConnectionState::kDisconnected;
+        n.state = ConnectionState::kFailed;
         n.detail = "client stopped by " + why;
         handler_notice(std::move(n));
     }
@@ -504,7 +549,7 @@ struct ZmqClient::Impl final : detail::SequencerSink {
                 return;
             }
             opened.set_value();
-            sequencer.start();
+            stream.start(Clock::now());
             loop();
         } catch (const zmq::error_t& e) {
             if (e.num() != ETERM)
@@ -517,6 +562,10 @@ struct ZmqClient::Impl final : detail::SequencerSink {
         dealer.reset();
         monitor.reset();
         sub.reset();
+        update_stats([](ClientStats& s) {
+            if (s.state != ConnectionState::kFailed)
+                s.state = ConnectionState::kStopped;
+        });
         log->info("[{}] stopped", options.pod_key);
     }
 };
@@ -562,6 +611,10 @@ void ZmqClient::Stop() {
         impl_->context.shutdown();  // wakes a blocked poll at once
         impl_->thread.join();
     }
+    impl_->update_stats([](ClientStats& s) {
+        if (s.state != ConnectionState::kFailed)
+            s.state = ConnectionState::kStopped;
+    });
 }
 
 bool ZmqClient::running() const {

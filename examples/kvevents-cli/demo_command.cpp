@@ -54,6 +54,12 @@ public:
         if (notice.kind == StreamNotice::Kind::kPublisherRestarted) {
             std::lock_guard<std::mutex> lock(mu_);
             expected_ = 0;
+        } else if (notice.kind == StreamNotice::Kind::kContinuityLost ||
+                   notice.kind == StreamNotice::Kind::kUnrecoverableGap) {
+            std::lock_guard<std::mutex> lock(mu_);
+            expected_ = notice.kind == StreamNotice::Kind::kContinuityLost
+                            ? notice.first_sequence.value_or(expected_)
+                            : notice.last_sequence.value_or(expected_) + 1;
         }
         if (notice.kind != StreamNotice::Kind::kConnectionChanged || !quiet_) {
             printer_.print_notice(notice);

@@ -106,6 +106,11 @@ void StreamPrinter::print_notice(const StreamNotice& notice) {
             err_ << "batches " << notice.first_sequence.value_or(0) << ".."
                  << notice.last_sequence.value_or(0) << " lost for good";
             break;
+        case StreamNotice::Kind::kContinuityLost:
+            err_ << "cannot prove the publisher did not restart; forget this pod's blocks; "
+                    "going on from batch "
+                 << notice.first_sequence.value_or(0);
+            break;
         case StreamNotice::Kind::kDecodeError:
             err_ << "decode error";
             if (notice.first_sequence)
@@ -127,7 +132,8 @@ std::string format_stats(const ClientStats& s) {
     out << "batches=" << s.batches << " events=" << s.events << " bytes=" << s.bytes
         << " gaps=" << s.gaps_detected << " recovered=" << s.batches_recovered
         << " lost=" << s.batches_unrecoverable << " duplicates=" << s.duplicates_dropped
-        << " restarts=" << s.restarts << " reconnects=" << s.reconnects
+        << " restarts=" << s.restarts << " continuity_lost=" << s.continuity_lost
+        << " reconnects=" << s.reconnects
         << " decode_errors=" << s.decode_errors << " unknown_events=" << s.unknown_events
         << " handler_errors=" << s.handler_errors << " replays=" << s.replays_requested << '/'
         << s.replays_completed << '/' << s.replays_failed << " last_seq=";

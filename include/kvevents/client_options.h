@@ -50,6 +50,12 @@ struct ClientOptions {
     /// up to replay_backoff_max, and resets when a replay answers.
     std::chrono::milliseconds replay_backoff_initial{1000};
     std::chrono::milliseconds replay_backoff_max{30000};
+    /// A stream that may have lost its last batches (after a reconnect, a backlog deep enough
+    /// for the queues to drop, or a live gap) and then stays quiet this long is probed: one
+    /// replay request from the last delivered batch, normally answered by that batch and the
+    /// end marker. Zero turns the probe off: such a loss then shows only when the next batch
+    /// arrives. Needs replay.
+    std::chrono::milliseconds tail_probe_idle{1000};
 
     /// ZMQ_RECONNECT_IVL / ZMQ_RECONNECT_IVL_MAX: libzmq's exponential reconnect backoff.
     std::chrono::milliseconds reconnect_interval{100};
@@ -69,7 +75,7 @@ struct ClientOptions {
     std::chrono::milliseconds heartbeat_timeout{5000};
     /// ZMQ_RCVHWM of the SUB socket, in messages (batches). vLLM's publisher uses 100000.
     int receive_hwm = 100000;
-    /// Live batches held while a replay runs; past this the oldest are dropped and refetched.
+    /// Live batches held while a replay runs; past this the newest are dropped and refetched.
     std::size_t max_buffered_batches = 10000;
 
     /// Where the client logs. Null: nothing is logged. kvevents never touches spdlog's globals.

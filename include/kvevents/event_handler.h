@@ -26,6 +26,8 @@ enum class ConnectionState : std::uint8_t {
     kConnecting,    // no peer yet
     kConnected,     // a peer is connected on the live socket
     kDisconnected,  // the peer went away; libzmq reconnects with backoff
+    kStopped,       // Stop() was called (ClientStats::state only)
+    kFailed,        // the client stopped on an error it cannot go on from
 };
 
 const char* to_string(ConnectionState state);
@@ -40,6 +42,11 @@ struct StreamNotice {
         /// Batches first..last are lost for good (not held by the publisher any more, or replay
         /// is off or failed). The index for this pod may be stale.
         kUnrecoverableGap,
+        /// kvevents cannot prove that the publisher is still the incarnation it followed: after
+        /// a reconnect the replay endpoint did not answer, or no longer holds the last batch
+        /// delivered, or (replay off) the sequence jumped. It may have restarted. Act as on a
+        /// restart: forget this pod's blocks. Delivery goes on from `first_sequence`.
+        kContinuityLost,
         /// A payload or frame could not be decoded; `detail` says why.
         kDecodeError,
         /// The live connection changed state; see `state`.

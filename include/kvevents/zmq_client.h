@@ -21,14 +21,15 @@ struct ClientStats {
     std::uint64_t gaps_detected = 0;   // sequence jumps on the live stream
     std::uint64_t replays_requested = 0;
     std::uint64_t replays_completed = 0;
-    std::uint64_t replays_failed = 0;     // timed out or cut short
+    std::uint64_t replays_failed = 0;     // timed out, could not be sent, or abandoned
     std::uint64_t batches_recovered = 0;  // delivered from replay
     std::uint64_t batches_unrecoverable = 0;
     std::uint64_t duplicates_dropped = 0;
-    std::uint64_t live_dropped_while_buffering = 0;  // buffer overflow during replay (refetched)
+    std::uint64_t live_dropped_while_buffering = 0;  // hold buffer full (refetched or announced)
     std::uint64_t restarts = 0;
+    std::uint64_t continuity_lost = 0;  // kContinuityLost notices
     std::uint64_t reconnects = 0;
-    std::uint64_t handler_errors = 0;
+    std::uint64_t handler_errors = 0;  // on_batch or on_notice threw
     std::optional<std::uint64_t> last_sequence;
     std::chrono::microseconds last_lag{0};  // batch ts to handler call
     std::chrono::microseconds max_lag{0};

@@ -1,0 +1,202 @@
+#pragma once
+
+// The whole protocol of following one publisher, as one state machine free of sockets and
+// clocks: which batch to deliver and when, which to hold, when to ask for a replay and how to
+// read its answer, and when a loss, a restart or an unprovable continuity must be announced.
+// The client (and any other shell) turns socket events into calls here and carries out the
+// actions it is given; time comes in as a value, so every interleaving can be replayed in a test.
+//
+// Invariants (checked after every step by tests/unit/stream_model_test.cpp):
+//  I1  Every sequence of every publisher incarnation is delivered exactly once, in order, or lies
+//      inside an announced lost range, or is covered by a restart or continuity-lost notice.
+//  I2  A restart (or continuity-lost) notice precedes the first delivered batch of every new
+//      incarnation.
+//  I3  No batch is held longer than replay_total_timeout (plus the shell's reaction time to
+//      next_deadline()).
+//  I4  The replies to a replay that was ended (completed, timed out, cancelled) are ignored: they
+//      reach neither the handler nor any action.
+//  I5  Memory held is bounded by max_buffered batches (held batches, and digests of replayed
+//      ones), plus the last delivered batch.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace kvevents::detail {
+
+using StreamClock = std::chrono::steady_clock;
+using TimePoint = StreamClock::time_point;
+
+/// A received batch before decoding: delivery order depends only on its sequence number.
+struct RawBatch {
+    std::uint64_t sequence = 0;
+    std::string topic;
+    std::string payload;
+    bool replayed = false;
+};
+
+/// Why a replay was asked for (logged, and the tail probe's completion is what confirms a quiet
+/// stream's tail).
+enum class ReplayPurpose : std::uint8_t {
+    kStartup,    // history from start_sequence, or a new incarnation's from 0
+    kGap,        // a hole in the sequence
+    kVerify,     // after a reconnect: is this still the incarnation we followed?
+    kTailProbe,  // the stream went quiet after a possible loss: is anything missing at the end?
+};
+const char* to_string(ReplayPurpose purpose);
+
+/// How a replay request ended.
+enum class ReplayOutcome : std::uint8_t {
+    kCompleted,  // the end marker arrived
+    kTimedOut,   // idle or total timeout
+    kUnsendable,  // the request could not be sent (e.g. no socket could be opened)
+    kAbandoned,  // held batches reached their time limit while it ran
+    kCancelled,  // superseded: a reconnect needs verification, or the publisher restarted
+};
+
+/// What the state machine asks of its shell. Calls arrive in the order the handler must see them.
+class StreamActions {
+public:
+    virtual ~StreamActions() = default;
+    /// Hand a batch to the handler. The payload must be left intact (it is kept to verify).
+    virtual void deliver(RawBatch& batch) = 0;
+    /// The publisher restarted: forget its blocks. `revealed_by` is the sequence that showed it
+    /// (0 when a replay showed it).
+    virtual void announce_restart(std::uint64_t revealed_by) = 0;
+    /// Batches first..last of the current incarnation are lost for good.
+    virtual void announce_loss(std::uint64_t first, std::uint64_t last) = 0;
+    /// The publisher may have restarted and it cannot be proven either way: forget its blocks.
+    /// Delivery goes on from `next_sequence`.
+    virtual void announce_continuity_lost(std::uint64_t next_sequence) = 0;
+    /// Send a replay request for every batch from `from` on, tagged `id`. Replies reach the
+    /// machine with that id. Returns false when the request cannot be sent.
+    virtual bool request_replay(std::uint64_t id, std::uint64_t from, ReplayPurpose purpose) = 0;
+    /// Request `id` is over: close its socket. Nothing received for it may be passed on.
+    virtual void replay_ended(std::uint64_t id, ReplayOutcome outcome) = 0;
+    // Statistics.
+    virtual void duplicate_dropped(std::uint64_t sequence) = 0;
+    virtual void buffer_overflow(std::uint64_t dropped_sequence) = 0;
+    virtual void gap_detected(std::uint64_t expected, std::uint64_t seen) = 0;
+};
+
+struct StreamConfig {
+    /// Whether a replay endpoint exists at all.
+    bool replay_available = true;
+    /// Replay from it at start (nullopt: begin with whatever arrives live).
+    std::optional<std::uint64_t> start_sequence = 0;
+    /// Held batches (and digests of replayed batches) kept at most.
+    std::size_t max_buffered = 10000;
+    std::chrono::milliseconds replay_idle_timeout{2000};
+    /// Also the longest any batch is held (I3).
+    std::chrono::milliseconds replay_total_timeout{30000};
+    std::chrono::milliseconds backoff_initial{1000};
+    std::chrono::milliseconds backoff_max{30000};
+    /// Quiet time after which a stream that may have lost its tail is probed; zero: never.
+    std::chrono::milliseconds tail_probe_idle{1000};
+};
+
+class StreamStateMachine {
+public:
+    // The phases. Exactly one holds at any time.
+    struct Live {};
+    struct Replaying {
+        std::uint64_t id = 0;
+        ReplayPurpose purpose = ReplayPurpose::kGap;
+        std::uint64_t from = 0;
+        bool anchored = false;  // asked from the last delivered batch, whose bytes must match
+        bool answered = false;  // any reply arrived
+        bool advanced = false;  // it delivered at least one batch
+        TimePoint started;
+        TimePoint last_reply;
+    };
+    struct BackingOff {
+        TimePoint until;  // the replay endpoint did not answer: gaps are announced at once
+    };
+    using Phase = std::variant<Live, Replaying, BackingOff>;
+
+    StreamStateMachine(StreamActions& actions, StreamConfig config);
+
+    /// The sockets are up: starts the start-up replay if configured.
+    void start(TimePoint now);
+    void on_live(RawBatch batch, TimePoint now);
+    void on_replay_batch(std::uint64_t replay_id, RawBatch batch, TimePoint now);
+    void on_replay_end(std::uint64_t replay_id, TimePoint now);
+    /// The live connection came back after a disconnect: the publisher may be a new incarnation.
+    void on_reconnected(TimePoint now);
+    /// The live socket had a backlog: the queues may have dropped batches, possibly the last ones.
+    void on_backlog(TimePoint now);
+    /// Time has passed; call at next_deadline() (or later, or earlier: it is harmless).
+    void on_tick(TimePoint now);
+    /// When on_tick must next be called; nullopt: no timer is pending.
+    std::optional<TimePoint> next_deadline() const;
+
+    const Phase& phase() const { return phase_; }
+    std::optional<std::uint64_t> next_expected() const { return next_; }
+    std::size_t held() const { return pending_.size(); }
+    std::size_t digests_kept() const { return replayed_digests_.size(); }
+    /// When the batch held longest arrived.
+    std::optional<TimePoint> oldest_hold() const;
+    /// Whether delivery waits for a replay to prove the publisher is the one we followed.
+    bool continuity_unproven() const { return unproven_; }
+    /// Whether a quiet stream will be probed for a lost tail.
+    bool tail_probe_wanted() const { return probe_wanted_; }
+
+private:
+    struct Held {
+        RawBatch batch;
+        TimePoint arrived;
+    };
+    struct Anchor {
+        std::uint64_t sequence;
+        std::string payload;
+    };
+
+    Replaying* active_replay(std::uint64_t id);
+    bool replaying() const { return std::holds_alternative<Replaying>(phase_); }
+    bool has_hole() const;
+    void note_known(std::uint64_t sequence);
+    bool is_replayed_copy(std::uint64_t sequence, const std::string& payload) const;
+    void deliver(RawBatch& batch);
+    void hold(RawBatch batch, TimePoint now);
+    void flush();
+    void settle(TimePoint now, bool replay_allowed = true);
+    void begin_replay(ReplayPurpose purpose, TimePoint now);
+    void end_replay(ReplayOutcome outcome);
+    void replay_unanswered(TimePoint now);
+    void first_reply(Replaying& replay, const RawBatch& batch, TimePoint now, bool& consumed);
+    void skip_to(std::uint64_t first_available);
+    void give_up_first_hole();
+    void expire_holds(TimePoint now);
+    void restart_seen_live(std::uint64_t sequence);
+    void restart_found_by_replay(TimePoint now);
+    void forget_incarnation();
+
+    StreamActions& actions_;
+    const StreamConfig config_;
+
+    Phase phase_ = Live{};
+    std::uint64_t last_replay_id_ = 0;
+    std::chrono::milliseconds backoff_length_;
+    int empty_replays_ = 0;  // answered replays in a row that closed no hole
+
+    std::optional<std::uint64_t> next_;        // next sequence to deliver
+    std::optional<std::uint64_t> known_high_;  // highest sequence known to exist
+    std::optional<std::uint64_t> last_live_;   // highest live sequence of this incarnation
+    std::optional<std::uint64_t> live_high_since_reconnect_;
+    std::map<std::uint64_t, Held> pending_;  // received ahead of next_
+    TimePoint hold_check_at_;                // no held batch expires before this
+    std::optional<Anchor> anchor_;           // the last delivered batch
+    // (sequence, digest) of batches delivered from replay above last_live_, ascending: a live
+    // copy arriving late is told from a new incarnation's batch by its bytes.
+    std::deque<std::pair<std::uint64_t, std::size_t>> replayed_digests_;
+    bool unproven_ = false;
+    bool probe_wanted_ = false;
+    TimePoint quiet_since_;  // the last live batch, reconnect or backlog
+};
+
+}  // namespace kvevents::detail
