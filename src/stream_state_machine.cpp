@@ -43,36 +43,43 @@ void StreamStateMachine::start(TimePoint now) {
     if (!config_.start_sequence)
         return;
     next_ = config_.start_sequence;
-    if (config_.replay_available)
-        begin_replay(ReplayPurpose::kStartup, now);
+    // Resuming after batch S-1: the replay asks from it, so a publisher that never got that far
+    // (it restarted since) shows itself by holding nothing from there on.
+    if (*next_ > 0)
+        anchor_ = Anchor{*next_ - 1, std::nullopt};
+    history_wanted_ = config_.replay_available;
+    settle(now);
 }
 
 // --- inputs ----------------------------------------------------------------------------------
 
 void StreamStateMachine::on_live(RawBatch batch, TimePoint now) {
     quiet_since_ = now;
+    if (!live_trusted_ && untrusted_live(batch, now))
+        return;
     const std::uint64_t seq = batch.sequence;
-    if (last_live_ && seq <= *last_live_) {
-        // The live stream never repeats or goes back within one incarnation.
-        restart_seen_live(seq);
-    } else if (next_ && seq < *next_) {
-        // Below what was delivered but new on the live socket: either the late live copy of a
-        // batch that replay delivered first, or a new incarnation that only replay had shown.
-        if (is_replayed_copy(seq, batch.payload)) {
-            last_live_ = seq;
-            actions_.duplicate_dropped(seq);
+    // The live stream never repeats or goes back within one incarnation. Below what was
+    // delivered but new on the live socket is either the late live copy of a batch that replay
+    // delivered first, or a new incarnation that only replay had shown.
+    const bool went_back = last_live_ && seq <= *last_live_;
+    if (!went_back && next_ && seq < *next_ &&
+        compare_with_delivered(seq, batch.payload) == Copy::kSame) {
+        last_live_ = seq;
+        actions_.duplicate_dropped(seq);
+        return;
+    }
+    if (went_back || (next_ && seq < *next_)) {
+        restart(seq, now);
+        if (!live_trusted_) {
+            untrusted_live(batch, now);
             return;
         }
-        restart_seen_live(seq);
     }
     if (last_live_ ? seq > *last_live_ + 1 : (next_ && seq > *next_))
         actions_.gap_detected(last_live_ ? *last_live_ + 1 : *next_, seq);
     if (last_live_ && seq > *last_live_ + 1)
         probe_wanted_ = true;  // a loss just happened: the tail may go the same way
     last_live_ = seq;
-    live_high_since_reconnect_ = seq;
-    while (!replayed_digests_.empty() && replayed_digests_.front().first <= seq)
-        replayed_digests_.pop_front();
     if (!next_)
         next_ = seq;  // no start-up replay: begin with the first live batch
     if (unproven_ && !config_.replay_available) {
@@ -97,7 +104,9 @@ void StreamStateMachine::on_replay_batch(std::uint64_t replay_id, RawBatch batch
     Replaying* replay = active_replay(replay_id);
     if (replay == nullptr)
         return;  // I4: an ended request's late reply
+    const std::uint64_t seq = batch.sequence;
     replay->last_reply = now;
+    replay->highest_reply = std::max(replay->highest_reply.value_or(0), seq);
     if (!replay->answered) {
         bool consumed = false;
         first_reply(*replay, batch, now, consumed);
@@ -107,7 +116,12 @@ void StreamStateMachine::on_replay_batch(std::uint64_t replay_id, RawBatch batch
         if (replay == nullptr)
             return;
     }
-    const std::uint64_t seq = batch.sequence;
+    if (contradicts_history(batch)) {
+        // What we delivered or hold has other bytes: the replay comes from another incarnation,
+        // and the replay's is the publisher's now.
+        restart(0, now);
+        return;
+    }
     note_known(seq);
     if (seq < *next_) {
         actions_.duplicate_dropped(seq);
@@ -129,21 +143,22 @@ void StreamStateMachine::first_reply(Replaying& replay,
                                      TimePoint now,
                                      bool& consumed) {
     replay.answered = true;
+    replay_answering_ = true;
     backoff_length_ = config_.backoff_initial;
     const std::uint64_t seq = batch.sequence;
-    if (replay.anchored) {
-        consumed = seq <= anchor_->sequence;
+    // The last batch delivered (also one delivered after the request was sent) is what ties the
+    // replay to the history we followed, when the request reaches back to it.
+    if (anchor_ && replay.from <= anchor_->sequence) {
+        if (seq < anchor_->sequence)
+            return;  // older first: each is checked against what was delivered as it comes
+        consumed = seq == anchor_->sequence;
         if (seq == anchor_->sequence) {
-            if (batch.payload != anchor_->payload) {
-                restart_found_by_replay(now);
+            if (anchor_->payload && batch.payload != *anchor_->payload) {
+                restart(0, now);
                 return;
             }
             unproven_ = false;  // the same bytes: the same incarnation
             flush();
-            return;
-        }
-        if (seq < anchor_->sequence) {
-            actions_.duplicate_dropped(seq);  // not what was asked for: not from this protocol
             return;
         }
         // The publisher no longer holds our last batch: it moved on by more than its buffer, or
@@ -174,19 +189,26 @@ void StreamStateMachine::on_replay_end(std::uint64_t replay_id, TimePoint now) {
     if (replay == nullptr)
         return;
     const Replaying finished = *replay;
-    if (!finished.answered) {
-        backoff_length_ = config_.backoff_initial;
-        if (finished.anchored) {
-            // Nothing at or after our last delivered batch: the publisher has sent fewer batches
-            // than we delivered, so it is a new incarnation.
-            end_replay(ReplayOutcome::kCompleted);
-            restart_found_by_replay(now);
-            return;
-        }
-    }
+    replay_answering_ = true;
+    backoff_length_ = config_.backoff_initial;
     end_replay(ReplayOutcome::kCompleted);
+    if (finished.anchored && (!finished.highest_reply || *finished.highest_reply < finished.from)) {
+        // Nothing at or after our last delivered batch: the publisher has sent fewer batches
+        // than we delivered, so it is a new incarnation.
+        restart(0, now);
+        return;
+    }
+    if (held_beyond_reach(finished)) {
+        restart(0, now);
+        return;
+    }
     if (finished.purpose == ReplayPurpose::kTailProbe)
         probe_wanted_ = false;
+    if (finished.purpose == ReplayPurpose::kStartup)
+        history_wanted_ = false;
+    if (finished.set_aside_high &&
+        (!finished.highest_reply || *finished.highest_reply < *finished.set_aside_high))
+        history_wanted_ = true;  // a live batch it did not cover: fetch again
     if (finished.advanced) {
         empty_replays_ = 0;
         settle(now);
@@ -206,7 +228,6 @@ void StreamStateMachine::on_reconnected(TimePoint now) {
     if (!anchor_)
         return;  // nothing delivered, nothing that could be stale
     unproven_ = true;
-    live_high_since_reconnect_.reset();
     if (!config_.replay_available)
         return;  // judged by the next live batch
     if (replaying())
@@ -291,22 +312,82 @@ void StreamStateMachine::note_known(std::uint64_t sequence) {
         known_high_ = sequence;
 }
 
-bool StreamStateMachine::is_replayed_copy(std::uint64_t sequence,
-                                          const std::string& payload) const {
+StreamStateMachine::Copy StreamStateMachine::compare_with_delivered(
+    std::uint64_t sequence,
+    const std::string& payload) const {
     const auto it = std::lower_bound(
-        replayed_digests_.begin(), replayed_digests_.end(), sequence,
+        recent_digests_.begin(), recent_digests_.end(), sequence,
         [](const std::pair<std::uint64_t, std::size_t>& e, std::uint64_t s) { return e.first < s; });
-    return it != replayed_digests_.end() && it->first == sequence && it->second == digest(payload);
+    if (it == recent_digests_.end() || it->first != sequence)
+        return Copy::kUnknown;
+    return it->second == digest(payload) ? Copy::kSame : Copy::kDifferent;
+}
+
+bool StreamStateMachine::contradicts_history(const RawBatch& reply) const {
+    const std::uint64_t seq = reply.sequence;
+    if (anchor_ && anchor_->payload && anchor_->sequence == seq)
+        return *anchor_->payload != reply.payload;
+    if (compare_with_delivered(seq, reply.payload) == Copy::kDifferent)
+        return true;
+    const auto it = pending_.find(seq);
+    return it != pending_.end() && it->second.batch.payload != reply.payload;
+}
+
+// A live batch held before the request was sent had been published by then, so a complete replay
+// of the same incarnation includes it. One that ended below it comes from another incarnation.
+bool StreamStateMachine::held_beyond_reach(const Replaying& finished) const {
+    for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+        if (finished.highest_reply && it->first <= *finished.highest_reply)
+            return false;
+        if (it->second.arrived <= finished.started)
+            return true;
+    }
+    return false;
+}
+
+// Returns true when the batch was dealt with here. A live batch matching its replayed copy shows
+// the live stream has reached the new incarnation. Any other is set aside: one of the old
+// incarnation is covered by the restart notice, and one of the new is fetched by replay.
+bool StreamStateMachine::untrusted_live(const RawBatch& batch, TimePoint now) {
+    const Copy copy = compare_with_delivered(batch.sequence, batch.payload);
+    if (copy == Copy::kSame) {
+        live_trusted_ = true;
+        last_live_ = batch.sequence;
+        actions_.duplicate_dropped(batch.sequence);
+        return true;
+    }
+    actions_.duplicate_dropped(batch.sequence);
+    if (copy == Copy::kUnknown) {
+        set_aside_.emplace(batch.sequence, digest(batch.payload));
+        probe_wanted_ = true;  // if replay fails, the tail is checked later
+        if (auto* replay = std::get_if<Replaying>(&phase_)) {
+            // The running replay may have been served before this batch was published.
+            replay->set_aside_high = std::max(replay->set_aside_high.value_or(0), batch.sequence);
+        } else {
+            history_wanted_ = true;  // what the publisher has now, from replay
+            settle(now);
+        }
+    }
+    return true;
 }
 
 void StreamStateMachine::deliver(RawBatch& batch) {
     const std::uint64_t seq = batch.sequence;
     next_ = seq + 1;
     note_known(seq);
-    if (batch.replayed && (!last_live_ || seq > *last_live_)) {
-        replayed_digests_.emplace_back(seq, digest(batch.payload));
-        if (replayed_digests_.size() > config_.max_buffered)
-            replayed_digests_.pop_front();
+    if (batch.replayed && set_aside_ && set_aside_->first == seq) {
+        if (set_aside_->second == digest(batch.payload)) {
+            live_trusted_ = true;
+            last_live_ = seq;
+        }
+        set_aside_.reset();
+    }
+    // Kept for batches a replay may send again: ones delivered from replay (their live copies
+    // may follow) and ones delivered while a replay runs.
+    if ((batch.replayed && (!last_live_ || seq > *last_live_)) || replaying()) {
+        recent_digests_.emplace_back(seq, digest(batch.payload));
+        if (recent_digests_.size() > config_.max_buffered)
+            recent_digests_.pop_front();
     }
     actions_.deliver(batch);
     if (!anchor_)
@@ -353,14 +434,22 @@ void StreamStateMachine::flush() {
 
 // After every input: deliver what is contiguous, then make sure every hole is being replayed or
 // has been announced, so nothing waits without a timer.
+// A start-up replay that failed is asked again once the backoff is over: there is no hole to
+// announce, as nothing shows how much history there is.
 void StreamStateMachine::settle(TimePoint now, bool replay_allowed) {
     flush();
-    while (has_hole() && !replaying()) {
-        if (replay_allowed && config_.replay_available &&
-            std::holds_alternative<Live>(phase_)) {
-            begin_replay(ReplayPurpose::kGap, now);
+    while (!replaying()) {
+        const bool hole = has_hole();
+        if (!hole && !history_wanted_)
+            return;
+        const bool can_replay =
+            config_.replay_available && std::holds_alternative<Live>(phase_);
+        if (can_replay && (history_wanted_ || replay_allowed)) {
+            begin_replay(history_wanted_ ? ReplayPurpose::kStartup : ReplayPurpose::kGap, now);
             return;
         }
+        if (!hole)
+            return;
         give_up_first_hole();
     }
 }
@@ -369,9 +458,8 @@ void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now) {
     Replaying replay;
     replay.id = ++last_replay_id_;
     replay.purpose = purpose;
-    // From the last delivered batch, whose bytes prove the publisher is the one we followed; not
-    // across a hole already given up, which would fetch it all again.
-    replay.anchored = anchor_ && (unproven_ || anchor_->sequence + 1 == *next_);
+    // From the last delivered batch, whose bytes prove the publisher is the one we followed.
+    replay.anchored = anchor_.has_value();
     replay.from = replay.anchored ? anchor_->sequence : *next_;
     replay.started = replay.last_reply = now;
     phase_ = replay;
@@ -392,9 +480,15 @@ void StreamStateMachine::end_replay(ReplayOutcome outcome) {
 void StreamStateMachine::replay_unanswered(TimePoint now) {
     phase_ = BackingOff{now + backoff_length_};
     backoff_length_ = std::min(backoff_length_ * 2, config_.backoff_max);
+    replay_answering_ = false;
+    // Live batches still untrusted after a restart stay set aside: an empty picture of the pod
+    // is safe, one with the old incarnation's blocks is not. The history is asked for again when
+    // the backoff ends.
+    if (!live_trusted_)
+        history_wanted_ = true;
     settle(now, false);
     if (unproven_) {
-        // A reconnect that could not be verified, with no hole to carry the notice.
+        // Continuity that could not be proven, with no hole to carry the notice.
         unproven_ = false;
         anchor_.reset();
         actions_.announce_continuity_lost(*next_);
@@ -409,7 +503,7 @@ void StreamStateMachine::skip_to(std::uint64_t first_available) {
 
 void StreamStateMachine::give_up_first_hole() {
     const std::uint64_t first_kept = pending_.empty() ? *known_high_ + 1 : pending_.begin()->first;
-    if (unproven_) {
+    if (unproven_ || (config_.replay_available && !replay_answering_)) {
         unproven_ = false;
         anchor_.reset();
         actions_.announce_continuity_lost(std::max(first_kept, *next_));
@@ -448,31 +542,27 @@ void StreamStateMachine::forget_incarnation() {
     empty_replays_ = 0;
     pending_.clear();
     anchor_.reset();
-    replayed_digests_.clear();
+    recent_digests_.clear();
     unproven_ = false;
+    history_wanted_ = false;
+    live_trusted_ = true;
+    set_aside_.reset();
     next_ = 0;
     known_high_.reset();
     last_live_.reset();
 }
 
-void StreamStateMachine::restart_seen_live(std::uint64_t sequence) {
-    actions_.announce_restart(sequence);
+// With replay, the new incarnation's history is fetched from 0, and live batches are checked
+// against it: ones still queued from the old incarnation must not pass for the new one's.
+// Without replay the caller goes on with the revealing batch; 0..revealed_by-1 are a hole.
+void StreamStateMachine::restart(std::uint64_t revealed_by, TimePoint now) {
+    actions_.announce_restart(revealed_by);
     forget_incarnation();
-    // The caller goes on with this batch as the new incarnation's; 0..sequence-1 are a hole.
-}
-
-void StreamStateMachine::restart_found_by_replay(TimePoint now) {
-    actions_.announce_restart(0);
-    // After a reconnect, live batches came from the new incarnation: they show how far it got.
-    const auto live_high = unproven_ ? live_high_since_reconnect_ : std::nullopt;
-    forget_incarnation();
-    last_live_ = live_high;
-    known_high_ = live_high;
-    if (config_.replay_available) {
-        begin_replay(ReplayPurpose::kStartup, now);
-    } else {
-        settle(now);
-    }
+    if (!config_.replay_available)
+        return;
+    live_trusted_ = false;
+    history_wanted_ = true;
+    settle(now);
 }
 
 }  // namespace kvevents::detail

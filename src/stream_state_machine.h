@@ -111,6 +111,8 @@ public:
         bool anchored = false;  // asked from the last delivered batch, whose bytes must match
         bool answered = false;  // any reply arrived
         bool advanced = false;  // it delivered at least one batch
+        std::optional<std::uint64_t> highest_reply;
+        std::optional<std::uint64_t> set_aside_high;  // untrusted live batches seen meanwhile
         TimePoint started;
         TimePoint last_reply;
     };
@@ -138,7 +140,7 @@ public:
     const Phase& phase() const { return phase_; }
     std::optional<std::uint64_t> next_expected() const { return next_; }
     std::size_t held() const { return pending_.size(); }
-    std::size_t digests_kept() const { return replayed_digests_.size(); }
+    std::size_t digests_kept() const { return recent_digests_.size(); }
     /// When the batch held longest arrived.
     std::optional<TimePoint> oldest_hold() const;
     /// Whether delivery waits for a replay to prove the publisher is the one we followed.
@@ -153,14 +155,18 @@ private:
     };
     struct Anchor {
         std::uint64_t sequence;
-        std::string payload;
+        std::optional<std::string> payload;  // nullopt: a start position, known by number only
     };
 
     Replaying* active_replay(std::uint64_t id);
     bool replaying() const { return std::holds_alternative<Replaying>(phase_); }
     bool has_hole() const;
     void note_known(std::uint64_t sequence);
-    bool is_replayed_copy(std::uint64_t sequence, const std::string& payload) const;
+    enum class Copy { kSame, kDifferent, kUnknown };
+    Copy compare_with_delivered(std::uint64_t sequence, const std::string& payload) const;
+    bool untrusted_live(const RawBatch& batch, TimePoint now);
+    bool contradicts_history(const RawBatch& reply) const;
+    bool held_beyond_reach(const Replaying& finished) const;
     void deliver(RawBatch& batch);
     void hold(RawBatch batch, TimePoint now);
     void flush();
@@ -172,8 +178,7 @@ private:
     void skip_to(std::uint64_t first_available);
     void give_up_first_hole();
     void expire_holds(TimePoint now);
-    void restart_seen_live(std::uint64_t sequence);
-    void restart_found_by_replay(TimePoint now);
+    void restart(std::uint64_t revealed_by, TimePoint now);
     void forget_incarnation();
 
     StreamActions& actions_;
@@ -183,18 +188,27 @@ private:
     std::uint64_t last_replay_id_ = 0;
     std::chrono::milliseconds backoff_length_;
     int empty_replays_ = 0;  // answered replays in a row that closed no hole
+    // Whether the last replay answered. When it did not, a hole given up may hide a restart
+    // (its first batches lost on the way), so it is announced as lost continuity.
+    bool replay_answering_ = true;
 
     std::optional<std::uint64_t> next_;        // next sequence to deliver
     std::optional<std::uint64_t> known_high_;  // highest sequence known to exist
     std::optional<std::uint64_t> last_live_;   // highest live sequence of this incarnation
-    std::optional<std::uint64_t> live_high_since_reconnect_;
     std::map<std::uint64_t, Held> pending_;  // received ahead of next_
     TimePoint hold_check_at_;                // no held batch expires before this
     std::optional<Anchor> anchor_;           // the last delivered batch
-    // (sequence, digest) of batches delivered from replay above last_live_, ascending: a live
-    // copy arriving late is told from a new incarnation's batch by its bytes.
-    std::deque<std::pair<std::uint64_t, std::size_t>> replayed_digests_;
+    // (sequence, digest) of recent batches a replay or a late live copy may repeat, ascending:
+    // a copy is told from another incarnation's batch by its bytes.
+    std::deque<std::pair<std::uint64_t, std::size_t>> recent_digests_;
     bool unproven_ = false;
+    bool history_wanted_ = false;  // a start-up replay has yet to complete
+    // After a replay showed a restart, live batches of the old incarnation may still be queued:
+    // live batches are only hints until one matches its replayed copy byte for byte.
+    bool live_trusted_ = true;
+    // (sequence, digest) of the latest live batch set aside: when replay delivers the same bytes,
+    // the live stream is known to be at that point of the new incarnation.
+    std::optional<std::pair<std::uint64_t, std::size_t>> set_aside_;
     bool probe_wanted_ = false;
     TimePoint quiet_since_;  // the last live batch, reconnect or backlog
 };
