@@ -55,8 +55,10 @@ void StreamStateMachine::start(TimePoint now) {
 
 void StreamStateMachine::on_live(RawBatch batch, TimePoint now) {
     quiet_since_ = now;
-    if (!live_trusted_ && untrusted_live(batch, now))
+    if (!live_trusted_) {
+        untrusted_live(batch, now);
         return;
+    }
     const std::uint64_t seq = batch.sequence;
     // The live stream never repeats or goes back within one incarnation. Below what was
     // delivered but new on the live socket is either the late live copy of a batch that replay
@@ -202,13 +204,8 @@ void StreamStateMachine::on_replay_end(std::uint64_t replay_id, TimePoint now) {
         restart(0, now);
         return;
     }
-    if (finished.purpose == ReplayPurpose::kTailProbe)
-        probe_wanted_ = false;
-    if (finished.purpose == ReplayPurpose::kStartup)
-        history_wanted_ = false;
-    if (finished.set_aside_high &&
-        (!finished.highest_reply || *finished.highest_reply < *finished.set_aside_high))
-        history_wanted_ = true;  // a live batch it did not cover: fetch again
+    if (finished.set_aside_live && !live_trusted_)
+        history_wanted_ = true;  // live showed batches it did not vouch for: ask again
     if (finished.advanced) {
         empty_replays_ = 0;
         settle(now);
@@ -345,30 +342,28 @@ bool StreamStateMachine::held_beyond_reach(const Replaying& finished) const {
     return false;
 }
 
-// Returns true when the batch was dealt with here. A live batch matching its replayed copy shows
+// A live batch matching its replayed copy shows
 // the live stream has reached the new incarnation. Any other is set aside: one of the old
 // incarnation is covered by the restart notice, and one of the new is fetched by replay.
-bool StreamStateMachine::untrusted_live(const RawBatch& batch, TimePoint now) {
+void StreamStateMachine::untrusted_live(const RawBatch& batch, TimePoint now) {
     const Copy copy = compare_with_delivered(batch.sequence, batch.payload);
     if (copy == Copy::kSame) {
         live_trusted_ = true;
         last_live_ = batch.sequence;
         actions_.duplicate_dropped(batch.sequence);
-        return true;
+        return;
     }
     actions_.duplicate_dropped(batch.sequence);
-    if (copy == Copy::kUnknown) {
-        set_aside_.emplace(batch.sequence, digest(batch.payload));
-        probe_wanted_ = true;  // if replay fails, the tail is checked later
-        if (auto* replay = std::get_if<Replaying>(&phase_)) {
-            // The running replay may have been served before this batch was published.
-            replay->set_aside_high = std::max(replay->set_aside_high.value_or(0), batch.sequence);
-        } else {
-            history_wanted_ = true;  // what the publisher has now, from replay
-            settle(now);
-        }
+    set_aside_.emplace(batch.sequence, digest(batch.payload));
+    probe_wanted_ = true;  // if replay fails, the tail is checked later
+    if (auto* replay = std::get_if<Replaying>(&phase_)) {
+        // The running replay may have been served before this batch was published: unless
+        // it shows the same bytes, another is asked for when it ends.
+        replay->set_aside_live = true;
+    } else {
+        history_wanted_ = true;  // what the publisher has now, checked against our history
+        settle(now);
     }
-    return true;
 }
 
 void StreamStateMachine::deliver(RawBatch& batch) {
@@ -379,6 +374,10 @@ void StreamStateMachine::deliver(RawBatch& batch) {
         if (set_aside_->second == digest(batch.payload)) {
             live_trusted_ = true;
             last_live_ = seq;
+        } else {
+            // Live and replay disagree: one of them is a stale incarnation. A new replay, checked
+            // against this batch, tells which.
+            history_wanted_ = true;
         }
         set_aside_.reset();
     }
@@ -462,6 +461,11 @@ void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now) {
     replay.anchored = anchor_.has_value();
     replay.from = replay.anchored ? anchor_->sequence : *next_;
     replay.started = replay.last_reply = now;
+    // Wanted again if this one fails, or if what shows the need happens again meanwhile.
+    if (purpose == ReplayPurpose::kStartup)
+        history_wanted_ = false;
+    if (purpose == ReplayPurpose::kTailProbe)
+        probe_wanted_ = false;
     phase_ = replay;
     if (!actions_.request_replay(replay.id, replay.from, purpose)) {
         end_replay(ReplayOutcome::kUnsendable);
@@ -470,7 +474,14 @@ void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now) {
 }
 
 void StreamStateMachine::end_replay(ReplayOutcome outcome) {
-    const std::uint64_t id = std::get<Replaying>(phase_).id;
+    const Replaying& replay = std::get<Replaying>(phase_);
+    const std::uint64_t id = replay.id;
+    const bool failed =
+        outcome != ReplayOutcome::kCompleted && outcome != ReplayOutcome::kCancelled;
+    if (failed && replay.purpose == ReplayPurpose::kStartup)
+        history_wanted_ = true;
+    if (failed && replay.purpose == ReplayPurpose::kTailProbe)
+        probe_wanted_ = true;
     phase_ = Live{};
     actions_.replay_ended(id, outcome);
 }

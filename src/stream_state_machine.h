@@ -112,7 +112,7 @@ public:
         bool answered = false;  // any reply arrived
         bool advanced = false;  // it delivered at least one batch
         std::optional<std::uint64_t> highest_reply;
-        std::optional<std::uint64_t> set_aside_high;  // untrusted live batches seen meanwhile
+        bool set_aside_live = false;  // untrusted live batches arrived meanwhile
         TimePoint started;
         TimePoint last_reply;
     };
@@ -164,7 +164,7 @@ private:
     void note_known(std::uint64_t sequence);
     enum class Copy { kSame, kDifferent, kUnknown };
     Copy compare_with_delivered(std::uint64_t sequence, const std::string& payload) const;
-    bool untrusted_live(const RawBatch& batch, TimePoint now);
+    void untrusted_live(const RawBatch& batch, TimePoint now);
     bool contradicts_history(const RawBatch& reply) const;
     bool held_beyond_reach(const Replaying& finished) const;
     void deliver(RawBatch& batch);

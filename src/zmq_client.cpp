@@ -446,8 +446,10 @@ struct ZmqClient::Impl final : detail::StreamActions {
             if (stop_requested)
                 return;
         }
-        if (received == kMaxMessagesPerDrain)
-            stream.on_backlog(now);  // queues this deep may have dropped, maybe the last batches
+        // A queue past half its high-water mark (or a full drain) may have dropped batches,
+        // maybe the last ones: the stream probes for its tail once it goes quiet.
+        if (received >= std::clamp(options.receive_hwm / 2, 1, kMaxMessagesPerDrain))
+            stream.on_backlog(now);
     }
 
     void drain_replay() {

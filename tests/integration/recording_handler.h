@@ -59,6 +59,9 @@ public:
                 log_.push_back("lost " + std::to_string(*n.first_sequence) + "-" +
                                std::to_string(*n.last_sequence));
                 break;
+            case StreamNotice::Kind::kContinuityLost:
+                log_.push_back("continuity lost, next " + std::to_string(*n.first_sequence));
+                break;
             default:
                 break;
         }

@@ -96,8 +96,9 @@ public:
         if (incarnation != epoch_incarnation_ && !reset_pending_ && !config_.replay_available &&
             (epoch_delivered_ || epoch_last_)) {
             // Followed as a continuation: check the rest in the new incarnation's numbering.
+            const auto followed_up_to = epoch_last_;
             begin_epoch(incarnation);
-            coverage_from_ = epoch_last_before_ + 1;
+            coverage_from_ = followed_up_to ? *followed_up_to + 1 : seq;
         }
         if (reset_pending_)
             begin_epoch(incarnation);
@@ -212,7 +213,6 @@ public:
             fail(what);
         } else {
             ++totals.undetectable_restarts;
-            epoch_last_before_ = epoch_last_.value_or(0);
         }
     }
 
@@ -249,7 +249,6 @@ private:
     const ModelConfig& config_;
     int epoch_incarnation_;
     std::optional<std::uint64_t> epoch_last_;
-    std::uint64_t epoch_last_before_ = 0;
     std::optional<std::uint64_t> epoch_first_;
     std::optional<std::uint64_t> coverage_from_;
     std::optional<std::uint64_t> pending_coverage_from_;
