@@ -64,11 +64,20 @@ void StreamStateMachine::on_live(RawBatch batch, TimePoint now) {
     // delivered but new on the live socket is either the late live copy of a batch that replay
     // delivered first, or a new incarnation that only replay had shown.
     const bool went_back = last_live_ && seq <= *last_live_;
-    if (!went_back && next_ && seq < *next_ &&
-        compare_with_delivered(seq, batch.payload) == Copy::kSame) {
-        last_live_ = seq;
-        actions_.duplicate_dropped(seq);
-        return;
+    if (!went_back && next_ && seq < *next_) {
+        const Copy copy = compare_with_delivered(seq, batch.payload);
+        if (copy == Copy::kSame) {
+            last_live_ = seq;
+            actions_.duplicate_dropped(seq);
+            return;
+        }
+        if (copy == Copy::kUnknown && config_.replay_available) {
+            // Older than the digests kept (live lags far behind replay), or never delivered:
+            // a replay checked against our last batch tells a late copy from a restart.
+            live_trusted_ = false;
+            untrusted_live(batch, now);
+            return;
+        }
     }
     if (went_back || (next_ && seq < *next_)) {
         restart(seq, now);
@@ -336,7 +345,7 @@ bool StreamStateMachine::held_beyond_reach(const Replaying& finished) const {
     for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
         if (finished.highest_reply && it->first <= *finished.highest_reply)
             return false;
-        if (it->second.arrived <= finished.started)
+        if (it->second.order < finished.order)
             return true;
     }
     return false;
@@ -414,7 +423,7 @@ void StreamStateMachine::hold(RawBatch batch, TimePoint now) {
     }
     const TimePoint expires = now + config_.replay_total_timeout;
     hold_check_at_ = pending_.empty() ? expires : std::min(hold_check_at_, expires);
-    pending_.emplace(seq, Held{std::move(batch), now});
+    pending_.emplace(seq, Held{std::move(batch), now, ++order_});
 }
 
 void StreamStateMachine::flush() {
@@ -461,6 +470,7 @@ void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now) {
     replay.anchored = anchor_.has_value();
     replay.from = replay.anchored ? anchor_->sequence : *next_;
     replay.started = replay.last_reply = now;
+    replay.order = ++order_;
     // Wanted again if this one fails, or if what shows the need happens again meanwhile.
     if (purpose == ReplayPurpose::kStartup)
         history_wanted_ = false;

@@ -115,6 +115,7 @@ public:
         bool set_aside_live = false;  // untrusted live batches arrived meanwhile
         TimePoint started;
         TimePoint last_reply;
+        std::uint64_t order = 0;  // of the request among held batches (see Held::order)
     };
     struct BackingOff {
         TimePoint until;  // the replay endpoint did not answer: gaps are announced at once
@@ -152,6 +153,7 @@ private:
     struct Held {
         RawBatch batch;
         TimePoint arrived;
+        std::uint64_t order;  // counts holds and requests: which came first, whatever the clock
     };
     struct Anchor {
         std::uint64_t sequence;
@@ -186,6 +188,7 @@ private:
 
     Phase phase_ = Live{};
     std::uint64_t last_replay_id_ = 0;
+    std::uint64_t order_ = 0;
     std::chrono::milliseconds backoff_length_;
     int empty_replays_ = 0;  // answered replays in a row that closed no hole
     // Whether the last replay answered. When it did not, a hole given up may hide a restart

@@ -85,15 +85,17 @@ public:
             fail("delivered i" + std::to_string(incarnation) + "s" + std::to_string(seq) +
                  " after incarnation " + std::to_string(epoch_incarnation_));
         if (incarnation != epoch_incarnation_ && epoch_delivered_ && !reset_pending_)
-            unannounced_restart("I2: delivered i" + std::to_string(incarnation) + "s" +
+            unannounced_restart(incarnation,
+                                "I2: delivered i" + std::to_string(incarnation) + "s" +
                                 std::to_string(seq) + " as a continuation of incarnation " +
                                 std::to_string(epoch_incarnation_) + " with no restart notice");
         if (incarnation != epoch_incarnation_ && !epoch_delivered_ && !reset_pending_ &&
             epoch_last_ && seq <= *epoch_last_)
-            unannounced_restart("I2: the first delivery i" + std::to_string(incarnation) + "s" +
+            unannounced_restart(incarnation,
+                                "I2: the first delivery i" + std::to_string(incarnation) + "s" +
                                 std::to_string(seq) + " follows a start position from incarnation " +
                                 std::to_string(epoch_incarnation_) + " with no restart notice");
-        if (incarnation != epoch_incarnation_ && !reset_pending_ && !config_.replay_available &&
+        if (incarnation != epoch_incarnation_ && !reset_pending_ && invisible(incarnation) &&
             (epoch_delivered_ || epoch_last_)) {
             // Followed as a continuation: check the rest in the new incarnation's numbering.
             const auto followed_up_to = epoch_last_;
@@ -126,9 +128,13 @@ public:
         trace("    restart " + std::to_string(seq));
         ++actions;
         ++totals.restarts;
+        // A restart notice without a restart makes the gateway forget a healthy pod's blocks.
         if (epoch_delivered_ && epoch_incarnation_ == publisher_incarnation &&
-            restarts_seen_at_epoch_start_ == restarts_model_)
+            restarts_seen_at_epoch_start_ == restarts_model_) {
             ++totals.false_restarts;
+            fail("restart announced, but incarnation " + std::to_string(epoch_incarnation_) +
+                 " is still publishing");
+        }
         reset(0, false);
     }
     void announce_continuity_lost(std::uint64_t next) override {
@@ -187,7 +193,7 @@ public:
             begin_epoch(publisher_incarnation);  // told to forget; nothing delivered since
         if (!coverage_from_ && !epoch_first_)
             return;  // live only, and nothing ever arrived: nothing was followed
-        if (epoch_incarnation_ != publisher_incarnation && !config_.replay_available) {
+        if (epoch_incarnation_ != publisher_incarnation && invisible(publisher_incarnation)) {
             ++totals.undetectable_restarts;
             return;
         }
@@ -208,8 +214,16 @@ public:
         }
     }
 
-    void unannounced_restart(const std::string& what) {
-        if (config_.replay_available) {
+    // An incarnation whose restart nobody could see: with replay off (documented), or one that
+    // began on an unbroken connection with its first batch dropped by a full queue, so that its
+    // sequence may continue the old one's.
+    void restart_invisible(int incarnation) { invisible_.insert(incarnation); }
+    bool invisible(int incarnation) const {
+        return !config_.replay_available || invisible_.count(incarnation) != 0;
+    }
+
+    void unannounced_restart(int incarnation, const std::string& what) {
+        if (!invisible(incarnation)) {
             fail(what);
         } else {
             ++totals.undetectable_restarts;
@@ -255,6 +269,7 @@ private:
     bool epoch_delivered_ = false;
     bool reset_pending_ = false;
     bool continuity_reset_ = false;
+    std::set<int> invisible_;
     std::set<std::pair<int, std::uint64_t>> delivered_;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> losses_;
     std::size_t restarts_model_ = 0;
@@ -308,6 +323,7 @@ public:
                                   std::chrono::duration_cast<milliseconds>(*deadline - now_)));
                 break;
             case OpKind::kRestart:
+                fresh_incarnation_ = true;
                 ++incarnation_;
                 oracle_.publisher_incarnation = incarnation_;
                 oracle_.model_restarted();
@@ -395,6 +411,9 @@ private:
     }
 
     void publish_one(bool send) {
+        if (fresh_incarnation_ && send && live_queue_.size() >= config_.live_capacity)
+            oracle_.restart_invisible(incarnation_);
+        fresh_incarnation_ = false;
         const std::uint64_t seq = next_seq_++;
         std::string payload = payload_of(incarnation_, seq);
         buffer_.emplace_back(seq, payload);
@@ -521,6 +540,7 @@ private:
     TimePoint now_{std::chrono::hours(1)};
 
     int incarnation_ = 0;
+    bool fresh_incarnation_ = false;  // restarted, nothing published yet
     std::uint64_t next_seq_ = 0;
     std::deque<std::pair<std::uint64_t, std::string>> buffer_;
     std::set<std::uint64_t> skipped_;

@@ -58,8 +58,9 @@ struct RunResult {
     std::size_t delivered = 0;
     std::size_t restarts = 0;
     std::size_t false_restarts = 0;  // restart notices with no restart since the last delivery
-    // Replay off only: restarts that cannot be seen (the new incarnation's first batches were
-    // lost, so its sequence looked like a continuation). Documented; counted, not failed.
+    // Restarts that cannot be seen: with replay off, or on an unbroken connection whose first
+    // batches were dropped, so the new sequence looked like a continuation. Documented; counted,
+    // not failed.
     std::size_t undetectable_restarts = 0;
     std::size_t continuity_lost = 0;
     std::size_t losses = 0;

@@ -20,12 +20,36 @@ std::uint64_t env_or(const char* name, std::uint64_t fallback) {
     return value != nullptr && *value != '\0' ? std::stoull(value) : fallback;
 }
 
+// What all runs did, printed so a change that makes the machine quietly give up shows.
+struct Totals {
+    std::size_t steps = 0, delivered = 0, losses = 0, restarts = 0, false_restarts = 0,
+                continuity_lost = 0, undetectable = 0;
+
+    void add(const RunResult& r) {
+        steps += r.steps;
+        delivered += r.delivered;
+        losses += r.losses;
+        restarts += r.restarts;
+        false_restarts += r.false_restarts;
+        continuity_lost += r.continuity_lost;
+        undetectable += r.undetectable_restarts;
+    }
+
+    void print(const char* what, std::uint64_t runs, std::uint64_t base) const {
+        std::cout << what << ": " << runs << " runs from seed " << base << ", " << steps
+                  << " steps; delivered " << delivered << ", loss notices " << losses
+                  << ", restart notices " << restarts << " (" << false_restarts
+                  << " with no restart), continuity lost " << continuity_lost
+                  << ", invisible restarts " << undetectable << "\n";
+    }
+};
+
 // Runs one seed; on failure prints the seed and the shrunk trace, and returns false.
-bool run_seed(std::uint64_t seed, std::size_t ops_per_run, std::size_t& steps) {
+bool run_seed(std::uint64_t seed, std::size_t ops_per_run, Totals& totals) {
     const ModelConfig config = random_config(seed);
     const std::vector<Op> ops = random_ops(seed, ops_per_run);
     const RunResult result = run(config, ops);
-    steps += result.steps;
+    totals.add(result);
     if (result.ok)
         return true;
     const std::vector<Op> minimal = shrink(config, ops);
@@ -44,13 +68,13 @@ TEST(StreamModel, RandomRunsKeepEveryInvariant) {
     const std::uint64_t base = env_or("KVEVENTS_MODEL_SEED", 1);
     constexpr std::size_t kRuns = 2500;
     constexpr std::size_t kOpsPerRun = 400;
-    std::size_t steps = 0;
+    Totals totals;
     for (std::uint64_t i = 0; i < kRuns; ++i) {
-        if (!run_seed(base + i, kOpsPerRun, steps))
+        if (!run_seed(base + i, kOpsPerRun, totals))
             return;
     }
-    std::cout << "model: " << kRuns << " runs, " << steps << " steps from seed " << base << "\n";
-    EXPECT_GE(steps, 1000000U);
+    totals.print("model", kRuns, base);
+    EXPECT_GE(totals.steps, 1000000U);
 }
 
 // The soak: fresh seeds for KVEVENTS_MODEL_SECONDS (skipped when unset); labelled "soak" in CTest.
@@ -62,15 +86,14 @@ TEST(StreamModel, Soak) {
         "KVEVENTS_MODEL_SEED",
         static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()));
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    std::size_t steps = 0;
+    Totals totals;
     std::uint64_t runs = 0;
     while (std::chrono::steady_clock::now() < until) {
-        if (!run_seed(base + runs, 1000, steps))
+        if (!run_seed(base + runs, 1000, totals))
             return;
         ++runs;
     }
-    std::cout << "model soak: " << runs << " runs, " << steps << " steps from seed " << base
-              << "\n";
+    totals.print("model soak", runs, base);
 }
 
 }  // namespace
