@@ -98,12 +98,12 @@ void StreamStateMachine::on_live(RawBatch batch, TimePoint now) {
         // next sequence is taken as continuity, a jump cannot be told from a restart.
         unproven_ = false;
         if (seq > *next_) {
-            actions_.announce_continuity_lost(seq);
+            lose_continuity(seq);
             next_ = seq;
         }
     }
     note_known(seq);
-    if (seq == *next_ && pending_.empty() && !unproven_) {
+    if (seq == *next_ && pending_.empty() && !unproven_ && !awaits_replay(batch)) {
         deliver(batch);
         return;
     }
@@ -176,9 +176,7 @@ void StreamStateMachine::first_reply(Replaying& replay,
         // it is a new incarnation. Nothing can tell which.
         const std::uint64_t first_available =
             pending_.empty() ? seq : std::min(seq, pending_.begin()->first);
-        actions_.announce_continuity_lost(std::max(first_available, *next_));
-        unproven_ = false;
-        anchor_.reset();
+        lose_continuity(std::max(first_available, *next_));
         skip_to(first_available);
         flush();
         return;
@@ -431,13 +429,22 @@ void StreamStateMachine::flush() {
         auto first = pending_.begin();
         if (first->first < *next_) {
             actions_.duplicate_dropped(first->first);
-        } else if (first->first == *next_) {
+        } else if (first->first == *next_ && !awaits_replay(first->second.batch)) {
             deliver(first->second.batch);
         } else {
             return;
         }
         pending_.erase(first);
     }
+}
+
+// While a replay runs, a live batch it has not reached yet waits for it: if the publisher
+// restarted, the replay comes from the new incarnation and the live batch may be the old one's;
+// the replay's copy shows which. Its end (or the hold limit) releases the rest.
+bool StreamStateMachine::awaits_replay(const RawBatch& batch) const {
+    const auto* replay = std::get_if<Replaying>(&phase_);
+    return replay != nullptr && !batch.replayed &&
+           (!replay->highest_reply || batch.sequence > *replay->highest_reply);
 }
 
 // After every input: deliver what is contiguous, then make sure every hole is being replayed or
@@ -510,11 +517,22 @@ void StreamStateMachine::replay_unanswered(TimePoint now) {
     settle(now, false);
     if (unproven_) {
         // Continuity that could not be proven, with no hole to carry the notice.
-        unproven_ = false;
-        anchor_.reset();
-        actions_.announce_continuity_lost(*next_);
+        lose_continuity(*next_);
         flush();
     }
+}
+
+// The handler forgets the pod; what we kept of the history before may be another incarnation's
+// and vouches for nothing after this, the live stream's position included (with replay, a live
+// batch below what is delivered next is checked by a replay rather than taken as a restart).
+void StreamStateMachine::lose_continuity(std::uint64_t next_sequence) {
+    actions_.announce_continuity_lost(next_sequence);
+    unproven_ = false;
+    anchor_.reset();
+    recent_digests_.clear();
+    set_aside_.reset();
+    if (config_.replay_available)
+        last_live_.reset();
 }
 
 void StreamStateMachine::skip_to(std::uint64_t first_available) {
@@ -525,9 +543,7 @@ void StreamStateMachine::skip_to(std::uint64_t first_available) {
 void StreamStateMachine::give_up_first_hole() {
     const std::uint64_t first_kept = pending_.empty() ? *known_high_ + 1 : pending_.begin()->first;
     if (unproven_ || (config_.replay_available && !replay_answering_)) {
-        unproven_ = false;
-        anchor_.reset();
-        actions_.announce_continuity_lost(std::max(first_kept, *next_));
+        lose_continuity(std::max(first_kept, *next_));
     } else if (first_kept > *next_) {
         actions_.announce_loss(*next_, first_kept - 1);
     }

@@ -168,6 +168,7 @@ private:
     Copy compare_with_delivered(std::uint64_t sequence, const std::string& payload) const;
     void untrusted_live(const RawBatch& batch, TimePoint now);
     bool contradicts_history(const RawBatch& reply) const;
+    bool awaits_replay(const RawBatch& batch) const;
     bool held_beyond_reach(const Replaying& finished) const;
     void deliver(RawBatch& batch);
     void hold(RawBatch batch, TimePoint now);
@@ -178,6 +179,7 @@ private:
     void replay_unanswered(TimePoint now);
     void first_reply(Replaying& replay, const RawBatch& batch, TimePoint now, bool& consumed);
     void skip_to(std::uint64_t first_available);
+    void lose_continuity(std::uint64_t next_sequence);
     void give_up_first_hole();
     void expire_holds(TimePoint now);
     void restart(std::uint64_t revealed_by, TimePoint now);
