@@ -173,11 +173,12 @@ void StreamStateMachine::first_reply(Replaying& replay,
             return;
         }
         // The publisher no longer holds our last batch: it moved on by more than its buffer, or
-        // it is a new incarnation. Nothing can tell which.
-        const std::uint64_t first_available =
-            pending_.empty() ? seq : std::min(seq, pending_.begin()->first);
-        lose_continuity(std::max(first_available, *next_));
-        skip_to(first_available);
+        // it is a new incarnation. Nothing can tell which, so delivery goes on with what it
+        // holds; batches we hold from before that point may be the old incarnation's and go
+        // with the notice.
+        lose_continuity(std::max(seq, *next_));
+        pending_.erase(pending_.begin(), pending_.lower_bound(seq));
+        skip_to(seq);
         flush();
         return;
     }
@@ -465,7 +466,7 @@ void StreamStateMachine::settle(TimePoint now, bool replay_allowed) {
         }
         if (!hole)
             return;
-        give_up_first_hole();
+        give_up_first_hole(!config_.replay_available || replay_answering_);
     }
 }
 
@@ -540,9 +541,11 @@ void StreamStateMachine::skip_to(std::uint64_t first_available) {
         next_ = first_available;
 }
 
-void StreamStateMachine::give_up_first_hole() {
+// `provable`: a replay answered, so the hole is a loss in the incarnation we follow. Otherwise
+// the batches after it may be another incarnation's: continuity is lost.
+void StreamStateMachine::give_up_first_hole(bool provable) {
     const std::uint64_t first_kept = pending_.empty() ? *known_high_ + 1 : pending_.begin()->first;
-    if (unproven_ || (config_.replay_available && !replay_answering_)) {
+    if (unproven_ || !provable) {
         lose_continuity(std::max(first_kept, *next_));
     } else if (first_kept > *next_) {
         actions_.announce_loss(*next_, first_kept - 1);
@@ -563,8 +566,9 @@ void StreamStateMachine::expire_holds(TimePoint now) {
     if (last_expired) {
         if (replaying())
             end_replay(ReplayOutcome::kAbandoned);
+        // The replay never vouched for these live batches: they may be another incarnation's.
         while (!pending_.empty() && pending_.begin()->first <= *last_expired)
-            give_up_first_hole();
+            give_up_first_hole(false);
         settle(now);
     }
     if (const auto oldest = oldest_hold())

@@ -180,7 +180,7 @@ private:
     void first_reply(Replaying& replay, const RawBatch& batch, TimePoint now, bool& consumed);
     void skip_to(std::uint64_t first_available);
     void lose_continuity(std::uint64_t next_sequence);
-    void give_up_first_hole();
+    void give_up_first_hole(bool provable);
     void expire_holds(TimePoint now);
     void restart(std::uint64_t revealed_by, TimePoint now);
     void forget_incarnation();

@@ -75,6 +75,8 @@ TEST(ValidateOptions, NamesTheBadField) {
         {"replay_idle_timeout", [](ClientOptions& o) { o.replay_idle_timeout = {}; }},
         {"replay_total_timeout", [](ClientOptions& o) { o.replay_total_timeout = {}; }},
         {"replay_backoff_initial", [](ClientOptions& o) { o.replay_backoff_initial = {}; }},
+        {"tail_probe_idle",
+         [](ClientOptions& o) { o.tail_probe_idle = std::chrono::milliseconds(-1); }},
         {"reconnect_interval", [](ClientOptions& o) { o.reconnect_interval = {}; }},
         {"reconnect_interval_max",
          [](ClientOptions& o) { o.reconnect_interval_max = std::chrono::milliseconds(-1); }},
