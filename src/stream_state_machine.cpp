@@ -71,7 +71,7 @@ void StreamStateMachine::on_live(RawBatch batch, TimePoint now) {
             actions_.duplicate_dropped(seq);
             return;
         }
-        if (copy == Copy::kUnknown && config_.replay_available) {
+        if (copy == Copy::kUnknown && replay_usable()) {
             // Older than the digests kept (live lags far behind replay), or never delivered:
             // a replay checked against our last batch tells a late copy from a restart.
             live_trusted_ = false;
@@ -117,8 +117,9 @@ void StreamStateMachine::on_replay_batch(std::uint64_t replay_id, RawBatch batch
         return;  // I4: an ended request's late reply
     const std::uint64_t seq = batch.sequence;
     replay->last_reply = now;
+    const bool first = !replay->answered();
     replay->highest_reply = std::max(replay->highest_reply.value_or(0), seq);
-    if (!replay->answered) {
+    if (first) {
         bool consumed = false;
         first_reply(*replay, batch, now, consumed);
         if (consumed)
@@ -153,13 +154,10 @@ void StreamStateMachine::first_reply(Replaying& replay,
                                      const RawBatch& batch,
                                      TimePoint now,
                                      bool& consumed) {
-    replay.answered = true;
-    replay_answering_ = true;
-    backoff_length_ = config_.backoff_initial;
+    endpoint_answered();
     const std::uint64_t seq = batch.sequence;
-    // The last batch delivered (also one delivered after the request was sent) is what ties the
-    // replay to the history we followed, when the request reaches back to it.
-    if (anchor_ && replay.from <= anchor_->sequence) {
+    // The last batch delivered is what ties the replay to the history we followed.
+    if (replay.anchored) {
         if (seq < anchor_->sequence)
             return;  // older first: each is checked against what was delivered as it comes
         consumed = seq == anchor_->sequence;
@@ -199,8 +197,7 @@ void StreamStateMachine::on_replay_end(std::uint64_t replay_id, TimePoint now) {
     if (replay == nullptr)
         return;
     const Replaying finished = *replay;
-    replay_answering_ = true;
-    backoff_length_ = config_.backoff_initial;
+    endpoint_answered();
     end_replay(ReplayOutcome::kCompleted);
     if (finished.anchored && (!finished.highest_reply || *finished.highest_reply < finished.from)) {
         // Nothing at or after our last delivered batch: the publisher has sent fewer batches
@@ -251,13 +248,14 @@ void StreamStateMachine::on_tick(TimePoint now) {
             now - replay->started >= config_.replay_total_timeout) {
             const Replaying timed_out = *replay;
             end_replay(ReplayOutcome::kTimedOut);
-            if (timed_out.answered && timed_out.advanced) {
+            empty_replays_ = 0;
+            if (timed_out.answered() && timed_out.advanced) {
                 // Replies were cut short (the publisher's ROUTER drops past its send limit, end
                 // marker included): what remains may still be there even with no hole known, as
                 // an idle engine sends nothing that would show one.
                 begin_replay(timed_out.purpose, now);
             } else {
-                replay_unanswered(now);
+                back_off(now, timed_out.answered());
             }
         }
     }
@@ -357,6 +355,7 @@ void StreamStateMachine::untrusted_live(const RawBatch& batch, TimePoint now) {
     const Copy copy = compare_with_delivered(batch.sequence, batch.payload);
     if (copy == Copy::kSame) {
         live_trusted_ = true;
+        set_aside_.reset();
         last_live_ = batch.sequence;
         actions_.duplicate_dropped(batch.sequence);
         return;
@@ -439,12 +438,14 @@ void StreamStateMachine::flush() {
     }
 }
 
-// While a replay runs, a live batch it has not reached yet waits for it: if the publisher
-// restarted, the replay comes from the new incarnation and the live batch may be the old one's;
-// the replay's copy shows which. Its end (or the hold limit) releases the rest.
+// While a replay with no anchor runs (the start-up history, a new incarnation's), a live batch it
+// has not reached yet waits for it: if the publisher restarted, the replay comes from the new
+// incarnation and the live batch may be the old one's; the replay's copy shows which. Its end
+// (or the hold limit) releases the rest. An anchored replay proves its incarnation by its first
+// reply, and trusted live batches are the same incarnation's, so nothing waits for it.
 bool StreamStateMachine::awaits_replay(const RawBatch& batch) const {
     const auto* replay = std::get_if<Replaying>(&phase_);
-    return replay != nullptr && !batch.replayed &&
+    return replay != nullptr && !replay->anchored && !batch.replayed &&
            (!replay->highest_reply || batch.sequence > *replay->highest_reply);
 }
 
@@ -487,7 +488,7 @@ void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now) {
     phase_ = replay;
     if (!actions_.request_replay(replay.id, replay.from, purpose)) {
         end_replay(ReplayOutcome::kUnsendable);
-        replay_unanswered(now);
+        back_off(now, false);
     }
 }
 
@@ -504,18 +505,26 @@ void StreamStateMachine::end_replay(ReplayOutcome outcome) {
     actions_.replay_ended(id, outcome);
 }
 
-// The replay endpoint did not answer (or could not be asked): nothing is held for it, and for a
-// while holes are announced at once.
-void StreamStateMachine::replay_unanswered(TimePoint now) {
+void StreamStateMachine::endpoint_answered() {
+    replay_answering_ = true;
+    backoff_length_ = config_.backoff_initial;
+}
+
+// The replay endpoint did not finish a replay (or could not be asked): nothing is held for it,
+// and for a while holes are announced at once. When it did not answer at all, those holes may
+// hide a restart.
+void StreamStateMachine::back_off(TimePoint now, bool it_answered) {
     phase_ = BackingOff{now + backoff_length_};
     backoff_length_ = std::min(backoff_length_ * 2, config_.backoff_max);
-    replay_answering_ = false;
-    // Live batches still untrusted after a restart stay set aside: an empty picture of the pod
-    // is safe, one with the old incarnation's blocks is not. The history is asked for again when
-    // the backoff ends.
-    if (!live_trusted_)
-        history_wanted_ = true;
-    settle(now, false);
+    replay_answering_ = it_answered;
+    if (!live_trusted_) {
+        // After a restart, live batches waited for replay to vouch for them. Without it they
+        // are taken as they come, after a notice: they might still be the old incarnation's.
+        live_trusted_ = true;
+        set_aside_.reset();
+        unproven_ = true;
+    }
+    settle(now);
     if (unproven_) {
         // Continuity that could not be proven, with no hole to carry the notice.
         lose_continuity(*next_);
@@ -528,12 +537,21 @@ void StreamStateMachine::replay_unanswered(TimePoint now) {
 // batch below what is delivered next is checked by a replay rather than taken as a restart).
 void StreamStateMachine::lose_continuity(std::uint64_t next_sequence) {
     actions_.announce_continuity_lost(next_sequence);
+    forget_history();
+    // Replays are asked from here on by number, as for a saved start position: a publisher
+    // holding nothing that far is one that restarted.
+    if (next_sequence > 0)
+        anchor_ = Anchor{next_sequence - 1, std::nullopt};
+    if (config_.replay_available)
+        last_live_.reset();
+}
+
+// What ties later replies and live batches to the history delivered so far.
+void StreamStateMachine::forget_history() {
     unproven_ = false;
     anchor_.reset();
     recent_digests_.clear();
     set_aside_.reset();
-    if (config_.replay_available)
-        last_live_.reset();
 }
 
 void StreamStateMachine::skip_to(std::uint64_t first_available) {
@@ -582,12 +600,9 @@ void StreamStateMachine::forget_incarnation() {
     backoff_length_ = config_.backoff_initial;
     empty_replays_ = 0;
     pending_.clear();
-    anchor_.reset();
-    recent_digests_.clear();
-    unproven_ = false;
+    forget_history();
     history_wanted_ = false;
     live_trusted_ = true;
-    set_aside_.reset();
     next_ = 0;
     known_high_.reset();
     last_live_.reset();

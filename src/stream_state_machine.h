@@ -109,9 +109,9 @@ public:
         ReplayPurpose purpose = ReplayPurpose::kGap;
         std::uint64_t from = 0;
         bool anchored = false;  // asked from the last delivered batch, whose bytes must match
-        bool answered = false;  // any reply arrived
         bool advanced = false;  // it delivered at least one batch
-        std::optional<std::uint64_t> highest_reply;
+        std::optional<std::uint64_t> highest_reply;  // set once any reply arrived
+        bool answered() const { return highest_reply.has_value(); }
         bool set_aside_live = false;  // untrusted live batches arrived meanwhile
         TimePoint started;
         TimePoint last_reply;
@@ -139,7 +139,6 @@ public:
     std::optional<TimePoint> next_deadline() const;
 
     const Phase& phase() const { return phase_; }
-    std::optional<std::uint64_t> next_expected() const { return next_; }
     std::size_t held() const { return pending_.size(); }
     std::size_t digests_kept() const { return recent_digests_.size(); }
     /// When the batch held longest arrived.
@@ -176,7 +175,12 @@ private:
     void settle(TimePoint now, bool replay_allowed = true);
     void begin_replay(ReplayPurpose purpose, TimePoint now);
     void end_replay(ReplayOutcome outcome);
-    void replay_unanswered(TimePoint now);
+    void endpoint_answered();
+    void back_off(TimePoint now, bool it_answered);
+    bool replay_usable() const {
+        return config_.replay_available && !std::holds_alternative<BackingOff>(phase_);
+    }
+    void forget_history();
     void first_reply(Replaying& replay, const RawBatch& batch, TimePoint now, bool& consumed);
     void skip_to(std::uint64_t first_available);
     void lose_continuity(std::uint64_t next_sequence);

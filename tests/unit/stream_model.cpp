@@ -128,13 +128,13 @@ public:
         trace("    restart " + std::to_string(seq));
         ++actions;
         ++totals.restarts;
-        // A restart notice without a restart makes the gateway forget a healthy pod's blocks.
+        // A restart notice without a restart makes the gateway forget a healthy pod's blocks:
+        // safe, but costly. The machine falls back on it only where it cannot tell (a live
+        // batch below what it delivered while the replay endpoint is not answering); the test
+        // bounds how often.
         if (epoch_delivered_ && epoch_incarnation_ == publisher_incarnation &&
-            restarts_seen_at_epoch_start_ == restarts_model_) {
+            restarts_seen_at_epoch_start_ == restarts_model_)
             ++totals.false_restarts;
-            fail("restart announced, but incarnation " + std::to_string(epoch_incarnation_) +
-                 " is still publishing");
-        }
         reset(0, false);
     }
     void announce_continuity_lost(std::uint64_t next) override {
