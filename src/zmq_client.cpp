@@ -96,6 +96,8 @@ const std::vector<std::string_view>& views(const std::vector<zmq::message_t>& pa
 
 }  // namespace
 
+namespace {
+
 detail::StreamConfig stream_config(const ClientOptions& options, const ResolvedEndpoints& endpoints) {
     detail::StreamConfig config;
     config.replay_available = !endpoints.replay.empty();
@@ -108,6 +110,8 @@ detail::StreamConfig stream_config(const ClientOptions& options, const ResolvedE
     config.tail_probe_idle = options.tail_probe_idle;
     return config;
 }
+
+}  // namespace
 
 struct ZmqClient::Impl final : detail::StreamActions {
     Impl(ClientOptions opts, EventHandler& h)

@@ -39,13 +39,16 @@ struct StreamNotice {
         /// The publisher restarted (sequence went back). Forget this pod's blocks: the new
         /// incarnation's batches follow this notice.
         kPublisherRestarted,
-        /// Batches first..last are lost for good (not held by the publisher any more, or replay
-        /// is off or failed). The index for this pod may be stale.
+        /// Batches first..last of the incarnation followed are lost for good: the publisher's
+        /// replay answered without them (no longer held, or never buffered), or replay is off.
+        /// The index for this pod may be stale.
         kUnrecoverableGap,
-        /// kvevents cannot prove that the publisher is still the incarnation it followed: after
-        /// a reconnect the replay endpoint did not answer, or no longer holds the last batch
-        /// delivered, or (replay off) the sequence jumped. It may have restarted. Act as on a
-        /// restart: forget this pod's blocks. Delivery goes on from `first_sequence`.
+        /// kvevents cannot prove that the publisher is still the incarnation it followed, so a
+        /// restart may hide here: after a reconnect the replay endpoint did not answer or no
+        /// longer holds the last batch delivered; a hole had to be given up while the replay
+        /// endpoint was not answering (its missing batches could be a restart's first ones); or,
+        /// with replay off, the sequence jumped after a reconnect. Act as on a restart: forget
+        /// this pod's blocks. Delivery goes on from `first_sequence`.
         kContinuityLost,
         /// A payload or frame could not be decoded; `detail` says why.
         kDecodeError,
