@@ -249,11 +249,16 @@ void StreamStateMachine::on_tick(TimePoint now) {
             const Replaying timed_out = *replay;
             end_replay(ReplayOutcome::kTimedOut);
             empty_replays_ = 0;
-            if (timed_out.answered() && timed_out.advanced) {
+            // It proved its anchor and re-sent everything up to `next`, but only batches we
+            // already had (the anchor is older than a hole given up).
+            const bool reached_next = timed_out.anchored && timed_out.highest_reply &&
+                                      *timed_out.highest_reply + 1 >= *next_;
+            if (timed_out.answered() && (timed_out.advanced || reached_next)) {
                 // Replies were cut short (the publisher's ROUTER drops past its send limit, end
                 // marker included): what remains may still be there even with no hole known, as
-                // an idle engine sends nothing that would show one.
-                begin_replay(timed_out.purpose, now);
+                // an idle engine sends nothing that would show one. Asking from the old anchor
+                // again would be cut at the same place: ask from `next`.
+                begin_replay(timed_out.purpose, now, !timed_out.advanced);
             } else {
                 back_off(now, timed_out.answered());
             }
@@ -471,12 +476,12 @@ void StreamStateMachine::settle(TimePoint now, bool replay_allowed) {
     }
 }
 
-void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now) {
+void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now, bool from_next) {
     Replaying replay;
     replay.id = ++last_replay_id_;
     replay.purpose = purpose;
     // From the last delivered batch, whose bytes prove the publisher is the one we followed.
-    replay.anchored = anchor_.has_value();
+    replay.anchored = anchor_.has_value() && !from_next;
     replay.from = replay.anchored ? anchor_->sequence : *next_;
     replay.started = replay.last_reply = now;
     replay.order = ++order_;

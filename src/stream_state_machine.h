@@ -173,7 +173,7 @@ private:
     void hold(RawBatch batch, TimePoint now);
     void flush();
     void settle(TimePoint now, bool replay_allowed = true);
-    void begin_replay(ReplayPurpose purpose, TimePoint now);
+    void begin_replay(ReplayPurpose purpose, TimePoint now, bool from_next = false);
     void end_replay(ReplayOutcome outcome);
     void endpoint_answered();
     void back_off(TimePoint now, bool it_answered);
