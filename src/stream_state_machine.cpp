@@ -321,11 +321,10 @@ void StreamStateMachine::note_known(std::uint64_t sequence) {
 }
 
 StreamStateMachine::Copy StreamStateMachine::compare_with_delivered(
-    std::uint64_t sequence,
-    const std::string& payload) const {
-    const auto it = std::lower_bound(
-        recent_digests_.begin(), recent_digests_.end(), sequence,
-        [](const std::pair<std::uint64_t, std::size_t>& e, std::uint64_t s) { return e.first < s; });
+    std::uint64_t sequence, const std::string& payload) const {
+    const auto it = std::lower_bound(recent_digests_.begin(), recent_digests_.end(), sequence,
+                                     [](const std::pair<std::uint64_t, std::size_t>& e,
+                                        std::uint64_t s) { return e.first < s; });
     if (it == recent_digests_.end() || it->first != sequence)
         return Copy::kUnknown;
     return it->second == digest(payload) ? Copy::kSame : Copy::kDifferent;
@@ -464,8 +463,7 @@ void StreamStateMachine::settle(TimePoint now, bool replay_allowed) {
         const bool hole = has_hole();
         if (!hole && !history_wanted_)
             return;
-        const bool can_replay =
-            config_.replay_available && std::holds_alternative<Live>(phase_);
+        const bool can_replay = config_.replay_available && std::holds_alternative<Live>(phase_);
         if (can_replay && (history_wanted_ || replay_allowed)) {
             begin_replay(history_wanted_ ? ReplayPurpose::kStartup : ReplayPurpose::kGap, now);
             return;

@@ -52,11 +52,11 @@ const char* to_string(ReplayPurpose purpose);
 
 /// How a replay request ended.
 enum class ReplayOutcome : std::uint8_t {
-    kCompleted,  // the end marker arrived
-    kTimedOut,   // idle or total timeout
+    kCompleted,   // the end marker arrived
+    kTimedOut,    // idle or total timeout
     kUnsendable,  // the request could not be sent (e.g. no socket could be opened)
-    kAbandoned,  // held batches reached their time limit while it ran
-    kCancelled,  // superseded: a reconnect needs verification, or the publisher restarted
+    kAbandoned,   // held batches reached their time limit while it ran
+    kCancelled,   // superseded: a reconnect needs verification, or the publisher restarted
 };
 
 /// What the state machine asks of its shell. Calls arrive in the order the handler must see them.
@@ -204,9 +204,9 @@ private:
     std::optional<std::uint64_t> next_;        // next sequence to deliver
     std::optional<std::uint64_t> known_high_;  // highest sequence known to exist
     std::optional<std::uint64_t> last_live_;   // highest live sequence of this incarnation
-    std::map<std::uint64_t, Held> pending_;  // received ahead of next_
-    TimePoint hold_check_at_;                // no held batch expires before this
-    std::optional<Anchor> anchor_;           // the last delivered batch
+    std::map<std::uint64_t, Held> pending_;    // received ahead of next_
+    TimePoint hold_check_at_;                  // no held batch expires before this
+    std::optional<Anchor> anchor_;             // the last delivered batch
     // (sequence, digest) of recent batches a replay or a late live copy may repeat, ascending:
     // a copy is told from another incarnation's batch by its bytes.
     std::deque<std::pair<std::uint64_t, std::size_t>> recent_digests_;

@@ -98,7 +98,8 @@ const std::vector<std::string_view>& views(const std::vector<zmq::message_t>& pa
 
 namespace {
 
-detail::StreamConfig stream_config(const ClientOptions& options, const ResolvedEndpoints& endpoints) {
+detail::StreamConfig stream_config(const ClientOptions& options,
+                                   const ResolvedEndpoints& endpoints) {
     detail::StreamConfig config;
     config.replay_available = !endpoints.replay.empty();
     config.start_sequence = options.start_sequence;
@@ -265,9 +266,10 @@ struct ZmqClient::Impl final : detail::StreamActions {
 
     void announce_continuity_lost(std::uint64_t next_sequence) override {
         update_stats([](ClientStats& s) { ++s.continuity_lost; });
-        log->warn("[{}] cannot prove the publisher is the one followed before (it may have "
-                  "restarted); its earlier blocks may be gone; going on from sequence {}",
-                  options.pod_key, next_sequence);
+        log->warn(
+            "[{}] cannot prove the publisher is the one followed before (it may have "
+            "restarted); its earlier blocks may be gone; going on from sequence {}",
+            options.pod_key, next_sequence);
         StreamNotice n = make_notice(StreamNotice::Kind::kContinuityLost);
         n.first_sequence = next_sequence;
         notify(std::move(n));
@@ -452,8 +454,9 @@ struct ZmqClient::Impl final : detail::StreamActions {
         }
         // A queue past half its high-water mark (or a full drain) may have dropped batches,
         // maybe the last ones: the stream probes for its tail once it goes quiet.
+        // Quiet is counted from the end of the drain, however long the handler took.
         if (received >= std::clamp(options.receive_hwm / 2, 1, kMaxMessagesPerDrain))
-            stream.on_backlog(now);
+            stream.on_backlog(Clock::now());
     }
 
     void drain_replay() {

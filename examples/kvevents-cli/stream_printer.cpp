@@ -133,10 +133,10 @@ std::string format_stats(const ClientStats& s) {
         << " gaps=" << s.gaps_detected << " recovered=" << s.batches_recovered
         << " lost=" << s.batches_unrecoverable << " duplicates=" << s.duplicates_dropped
         << " restarts=" << s.restarts << " continuity_lost=" << s.continuity_lost
-        << " reconnects=" << s.reconnects
-        << " decode_errors=" << s.decode_errors << " unknown_events=" << s.unknown_events
-        << " handler_errors=" << s.handler_errors << " replays=" << s.replays_requested << '/'
-        << s.replays_completed << '/' << s.replays_failed << " last_seq=";
+        << " reconnects=" << s.reconnects << " decode_errors=" << s.decode_errors
+        << " unknown_events=" << s.unknown_events << " handler_errors=" << s.handler_errors
+        << " replays=" << s.replays_requested << '/' << s.replays_completed << '/'
+        << s.replays_failed << " last_seq=";
     if (s.last_sequence) {
         out << *s.last_sequence;
     } else {

@@ -3,18 +3,18 @@
 // the handler once and in order, or its loss is announced; a restart is announced before the new
 // incarnation's first batch.
 
-#include <sys/resource.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <kvevents/testing/mock_publisher.h>
 #include <kvevents/zmq_client.h>
@@ -62,6 +62,23 @@ void replace_engine(MockPublisher& pub, RecordingHandler& handler) {
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
 }
 
+// Batches 0..2 delivered, 3 lost on the way, 4 held, and the gap replay waiting on a replay
+// endpoint that ignores it.
+std::unique_ptr<ZmqClient> start_with_a_waiting_gap_replay(MockPublisher& pub,
+                                                           RecordingHandler& handler) {
+    ClientOptions o = live_start(pub);
+    o.replay_idle_timeout = 20s;  // still waiting when the test goes on
+    auto client = start_client(pub, handler, o);
+    publish_n(pub, 3);
+    EXPECT_TRUE(handler.wait_for_batches(3));
+    pub.set_replay_enabled(false);
+    pub.drop_live({3});
+    publish_n(pub, 2);
+    EXPECT_TRUE(handler.wait_for(
+        [&](const RecordingHandler&) { return client->stats().replays_requested == 1; }));
+    return client;
+}
+
 // History only from the start-up replay, then a restart on the same sockets.
 TEST(StreamGuarantees, RestartAfterAStartupReplayBeforeAnyLiveBatchIsAnnounced) {
     MockPublisher pub;
@@ -82,16 +99,7 @@ TEST(StreamGuarantees, RestartAfterAStartupReplayBeforeAnyLiveBatchIsAnnounced) 
 TEST(StreamGuarantees, RestartBehindAReconnectDuringAReplayIsAnnounced) {
     MockPublisher pub;
     RecordingHandler handler;
-    ClientOptions o = live_start(pub);
-    o.replay_idle_timeout = 20s;  // the gap replay is still waiting when the engine is replaced
-    auto client = start_client(pub, handler, o);
-    publish_n(pub, 3);
-    ASSERT_TRUE(handler.wait_for_batches(3));
-    pub.set_replay_enabled(false);
-    pub.drop_live({3});
-    publish_n(pub, 2);
-    ASSERT_TRUE(handler.wait_for(
-        [&](const RecordingHandler&) { return client->stats().replays_requested == 1; }));
+    auto client = start_with_a_waiting_gap_replay(pub, handler);
     replace_engine(pub, handler);
     pub.set_replay_enabled(true);
     pub.drop_live({0, 1, 2, 3, 4, 5});
@@ -184,16 +192,7 @@ TEST(StreamGuarantees, StartSequenceAheadWithoutReplayIsARestart) {
 TEST(StreamGuarantees, ARestartDuringAReplayCancelsIt) {
     MockPublisher pub;
     RecordingHandler handler;
-    ClientOptions o = live_start(pub);
-    o.replay_idle_timeout = 20s;
-    auto client = start_client(pub, handler, o);
-    publish_n(pub, 3);
-    ASSERT_TRUE(handler.wait_for_batches(3));
-    pub.set_replay_enabled(false);
-    pub.drop_live({3});
-    publish_n(pub, 2);
-    ASSERT_TRUE(handler.wait_for(
-        [&](const RecordingHandler&) { return client->stats().replays_requested == 1; }));
+    auto client = start_with_a_waiting_gap_replay(pub, handler);
     pub.restart();
     pub.set_replay_enabled(true);
     publish_n(pub, 3, /*incarnation=*/1);

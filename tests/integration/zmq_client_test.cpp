@@ -379,9 +379,9 @@ TEST(ZmqClient, SilentReplayEndpointTimesOutAnnouncesLostContinuityAndKeepsLiveF
     pub.drop_live({2});
     publish_n(pub, 5);
     ASSERT_TRUE(handler.wait_for_batches(4));
-    EXPECT_EQ(handler.log(), (std::vector<std::string>{"batch 0", "batch 1",
-                                                       "continuity lost, next 3", "batch 3",
-                                                       "batch 4"}));
+    EXPECT_EQ(handler.log(),
+              (std::vector<std::string>{"batch 0", "batch 1", "continuity lost, next 3", "batch 3",
+                                        "batch 4"}));
     EXPECT_EQ(client->stats().replays_failed, 1U);
     // While backing off, a new gap is reported at once instead of waiting on replay again.
     pub.drop_live({6});

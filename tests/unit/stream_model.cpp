@@ -87,14 +87,15 @@ public:
         if (incarnation != epoch_incarnation_ && epoch_delivered_ && !reset_pending_)
             unannounced_restart(incarnation,
                                 "I2: delivered i" + std::to_string(incarnation) + "s" +
-                                std::to_string(seq) + " as a continuation of incarnation " +
-                                std::to_string(epoch_incarnation_) + " with no restart notice");
+                                    std::to_string(seq) + " as a continuation of incarnation " +
+                                    std::to_string(epoch_incarnation_) + " with no restart notice");
         if (incarnation != epoch_incarnation_ && !epoch_delivered_ && !reset_pending_ &&
             epoch_last_ && seq <= *epoch_last_)
             unannounced_restart(incarnation,
                                 "I2: the first delivery i" + std::to_string(incarnation) + "s" +
-                                std::to_string(seq) + " follows a start position from incarnation " +
-                                std::to_string(epoch_incarnation_) + " with no restart notice");
+                                    std::to_string(seq) +
+                                    " follows a start position from incarnation " +
+                                    std::to_string(epoch_incarnation_) + " with no restart notice");
         if (incarnation != epoch_incarnation_ && !reset_pending_ && invisible(incarnation) &&
             (epoch_delivered_ || epoch_last_)) {
             // Followed as a continuation: check the rest in the new incarnation's numbering.
@@ -107,7 +108,8 @@ public:
         if (delivered_.count({incarnation, seq}) != 0)
             fail("I1: i" + std::to_string(incarnation) + "s" + std::to_string(seq) +
                  " delivered twice in one epoch");
-        const std::uint64_t expected = epoch_last_ ? *epoch_last_ + 1 : coverage_from_.value_or(seq);
+        const std::uint64_t expected =
+            epoch_last_ ? *epoch_last_ + 1 : coverage_from_.value_or(seq);
         if (epoch_last_ && seq <= *epoch_last_)
             fail("I1: s" + std::to_string(seq) + " delivered after s" +
                  std::to_string(*epoch_last_));
@@ -289,10 +291,9 @@ public:
 
     bool step(const Op& op) {
         trace(describe(op) + "  [t=" +
-              std::to_string(std::chrono::duration_cast<milliseconds>(
-                                 now_.time_since_epoch())
-                                 .count() %
-                             100000) +
+              std::to_string(
+                  std::chrono::duration_cast<milliseconds>(now_.time_since_epoch()).count() %
+                  100000) +
               " inc=" + std::to_string(incarnation_) + " next_seq=" + std::to_string(next_seq_) +
               "]");
         switch (op.kind) {
@@ -392,9 +393,8 @@ public:
 private:
     static int saved_incarnation(const ModelConfig& config) {
         // A start position ahead of the publisher was saved from an earlier incarnation.
-        return config.start_sequence && *config.start_sequence > config.published_before_start
-                   ? -1
-                   : 0;
+        return config.start_sequence && *config.start_sequence > config.published_before_start ? -1
+                                                                                               : 0;
     }
 
     static detail::StreamConfig stream_config(const ModelConfig& c) {
@@ -476,9 +476,8 @@ private:
             if (reply.end) {
                 machine_.on_replay_end(reply.id, now_);
             } else {
-                machine_.on_replay_batch(reply.id,
-                                         RawBatch{reply.seq, "", std::move(reply.payload), true},
-                                         now_);
+                machine_.on_replay_batch(
+                    reply.id, RawBatch{reply.seq, "", std::move(reply.payload), true}, now_);
             }
             if (stale && oracle_.actions != before)
                 oracle_.fail("I4: a reply to ended replay " + std::to_string(reply.id) +
@@ -509,7 +508,8 @@ private:
         collect_requests();
         if (!ok())
             return;
-        if (machine_.held() > config_.max_buffered || machine_.digests_kept() > config_.max_buffered)
+        if (machine_.held() > config_.max_buffered ||
+            machine_.digests_kept() > config_.max_buffered)
             oracle_.fail("I5: " + std::to_string(machine_.held()) + " held, " +
                          std::to_string(machine_.digests_kept()) + " digests, bound " +
                          std::to_string(config_.max_buffered));
@@ -517,9 +517,8 @@ private:
             // One millisecond of slack: tick() may step one past the deadline.
             if (now_ - *oldest > milliseconds(config_.total_timeout_ms + 1))
                 oracle_.fail("I3: a batch held for " +
-                             std::to_string(std::chrono::duration_cast<milliseconds>(
-                                                now_ - *oldest)
-                                                .count()) +
+                             std::to_string(
+                                 std::chrono::duration_cast<milliseconds>(now_ - *oldest).count()) +
                              " ms");
             if (!machine_.next_deadline())
                 oracle_.fail("I3: batches held with no timer pending");
@@ -733,7 +732,8 @@ std::string as_unit_test(const ModelConfig& c, const std::vector<Op>& ops) {
         << "    config.backoff_max_ms = " << c.backoff_max_ms << ";\n"
         << "    config.tail_probe_idle_ms = " << c.tail_probe_idle_ms << ";\n"
         << "    const RunResult result = run(config, {\n";
-    for (const Op& op : ops) out << "        {OpKind::" << name_of(op.kind) << ", " << op.arg << "},\n";
+    for (const Op& op : ops)
+        out << "        {OpKind::" << name_of(op.kind) << ", " << op.arg << "},\n";
     out << "    });\n"
         << "    EXPECT_TRUE(result.ok) << result.failure;\n"
         << "}\n";

@@ -23,10 +23,10 @@ enum class OpKind : std::uint8_t {
     kDeliverReplay,  // arg queued replay replies reach the machine (late ones included)
     kTick,           // arg milliseconds pass (never past the machine's next deadline)
     kTickToDeadline,
-    kRestart,       // a new incarnation on the same sockets
-    kDisconnect,    // the live connection drops; in-flight live messages are lost
+    kRestart,     // a new incarnation on the same sockets
+    kDisconnect,  // the live connection drops; in-flight live messages are lost
     kReconnect,
-    kReplayDown,    // the replay endpoint stops answering (requests and queued replies lost)
+    kReplayDown,  // the replay endpoint stops answering (requests and queued replies lost)
     kReplayUp,
 };
 
@@ -41,9 +41,9 @@ struct ModelConfig {
     /// The publisher has published this many batches before the client starts.
     std::uint32_t published_before_start = 0;
     std::uint32_t max_buffered = 16;
-    std::uint32_t buffer_steps = 50;    // the publisher's replay buffer
-    std::uint32_t live_capacity = 20;   // the live queue drops past this
-    std::uint32_t router_bound = 0;     // replies past this are dropped; 0: none
+    std::uint32_t buffer_steps = 50;   // the publisher's replay buffer
+    std::uint32_t live_capacity = 20;  // the live queue drops past this
+    std::uint32_t router_bound = 0;    // replies past this are dropped; 0: none
     std::uint32_t idle_timeout_ms = 100;
     std::uint32_t total_timeout_ms = 1000;
     std::uint32_t backoff_initial_ms = 200;
@@ -53,8 +53,8 @@ struct ModelConfig {
 
 struct RunResult {
     bool ok = true;
-    std::string failure;         // the first broken invariant, with context
-    std::size_t steps = 0;       // operations executed
+    std::string failure;    // the first broken invariant, with context
+    std::size_t steps = 0;  // operations executed
     std::size_t delivered = 0;
     std::size_t restarts = 0;
     std::size_t false_restarts = 0;  // restart notices with no restart since the last delivery

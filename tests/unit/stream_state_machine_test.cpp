@@ -123,9 +123,9 @@ TEST(StreamStateMachine, LiveGapIsFilledFromAReplayAnchoredOnTheLastDeliveredBat
     s.live(14);
     s.replies(10, 14);
     s.end();
-    EXPECT_EQ(s.take(), (Log{"live 10", "gap 11<13", "request gap from 10", "replay 11",
-                             "replay 12", "live 13", "live 14", "dup 13", "dup 14",
-                             "replay completed"}));
+    EXPECT_EQ(s.take(),
+              (Log{"live 10", "gap 11<13", "request gap from 10", "replay 11", "replay 12",
+                   "live 13", "live 14", "dup 13", "dup 14", "replay completed"}));
 }
 
 TEST(StreamStateMachine, LateLiveCopiesOfReplayedBatchesAreDuplicates) {
@@ -136,9 +136,9 @@ TEST(StreamStateMachine, LateLiveCopiesOfReplayedBatchesAreDuplicates) {
     s.live(2);  // the live copy of a replayed batch, arriving late
     s.live(3);
     s.live(5);
-    EXPECT_EQ(s.take(), (Log{"request start-up from 0", "replay 0", "replay 1", "replay 2",
-                             "replay 3", "replay 4", "replay completed", "dup 2", "dup 3",
-                             "gap 4<5", "live 5"}));
+    EXPECT_EQ(s.take(),
+              (Log{"request start-up from 0", "replay 0", "replay 1", "replay 2", "replay 3",
+                   "replay 4", "replay completed", "dup 2", "dup 3", "gap 4<5", "live 5"}));
 }
 
 // Issue case 1: history only from replay, then a restart on the same sockets.
@@ -185,8 +185,8 @@ TEST(StreamStateMachine, CutShortReplayOnAnIdleEngineIsAskedAgainWithNothingHeld
     s.replies(2, 4);
     s.end();
     EXPECT_EQ(s.take(), (Log{"request start-up from 0", "replay 0", "replay 1", "replay 2",
-                             "replay timed out", "request start-up from 2", "replay 3",
-                             "replay 4", "replay completed"}));
+                             "replay timed out", "request start-up from 2", "replay 3", "replay 4",
+                             "replay completed"}));
 }
 
 TEST(StreamStateMachine, SilentReplayEndpointReportsLossAndBacksOff) {
@@ -201,9 +201,10 @@ TEST(StreamStateMachine, SilentReplayEndpointReportsLossAndBacksOff) {
     s.advance(1000ms);  // the backoff is over
     s.live(6);
     // Holes no replay could check may hide a restart: announced as lost continuity.
-    EXPECT_EQ(s.take(), (Log{"live 0", "gap 1<2", "request gap from 0", "replay timed out",
-                             "continuity lost, next 2", "live 2", "gap 3<4",
-                             "continuity lost, next 4", "live 4", "gap 5<6", "request gap from 4"}));
+    EXPECT_EQ(s.take(),
+              (Log{"live 0", "gap 1<2", "request gap from 0", "replay timed out",
+                   "continuity lost, next 2", "live 2", "gap 3<4", "continuity lost, next 4",
+                   "live 4", "gap 5<6", "request gap from 4"}));
     EXPECT_TRUE(std::holds_alternative<StreamStateMachine::Replaying>(s.machine.phase()));
 }
 
@@ -217,9 +218,9 @@ TEST(StreamStateMachine, BatchesBehindASecondGapAreNeverHeldWithoutATimer) {
     EXPECT_EQ(s.machine.held(), 2U);
     ASSERT_TRUE(s.machine.next_deadline());
     s.advance(2000ms);
-    EXPECT_EQ(s.take(), (Log{"live 0", "gap 1<2", "request gap from 0", "gap 3<4",
-                             "replay timed out", "continuity lost, next 2", "live 2",
-                             "continuity lost, next 4", "live 4"}));
+    EXPECT_EQ(s.take(),
+              (Log{"live 0", "gap 1<2", "request gap from 0", "gap 3<4", "replay timed out",
+                   "continuity lost, next 2", "live 2", "continuity lost, next 4", "live 4"}));
     EXPECT_EQ(s.machine.held(), 0U);
 }
 
@@ -243,9 +244,9 @@ TEST(StreamStateMachine, SequenceGoingBackIsARestartReportedBeforeNewBatches) {
     s.end();
     s.live(3, 1);  // live 2 matched its replayed copy: live is trusted again
     s.live(4, 1);
-    EXPECT_EQ(s.take(), (Log{"live 5", "live 6", "restart 2", "request start-up from 0", "dup 2",
-                             "replay 0", "replay 1", "replay 2", "replay completed", "live 3",
-                             "live 4"}));
+    EXPECT_EQ(s.take(),
+              (Log{"live 5", "live 6", "restart 2", "request start-up from 0", "dup 2", "replay 0",
+                   "replay 1", "replay 2", "replay completed", "live 3", "live 4"}));
 }
 
 // Issue case 8: nothing from the replay that a restart cancelled reaches the stream.
@@ -331,13 +332,11 @@ TEST(StreamStateMachine, ReconnectFindsARestartThatCaughtUpByComparingBytes) {
     s.machine.on_reconnected(s.now);
     s.live(3, 1);
     s.reply(1, 1);  // the new incarnation's batch 1: other bytes
-    EXPECT_EQ(s.take(), (Log{"live 0", "live 1", "request reconnect verification from 1",
-                             "gap 2<3", "restart 0", "replay cancelled",
-                             "request start-up from 0"}));
+    EXPECT_EQ(s.take(), (Log{"live 0", "live 1", "request reconnect verification from 1", "gap 2<3",
+                             "restart 0", "replay cancelled", "request start-up from 0"}));
     s.replies(0, 3, 1);
     s.end();
-    EXPECT_EQ(s.take(),
-              (Log{"replay 0", "replay 1", "replay 2", "replay 3", "replay completed"}));
+    EXPECT_EQ(s.take(), (Log{"replay 0", "replay 1", "replay 2", "replay 3", "replay completed"}));
 }
 
 TEST(StreamStateMachine, ReconnectFindsARestartWithFewerBatches) {
@@ -346,8 +345,8 @@ TEST(StreamStateMachine, ReconnectFindsARestartWithFewerBatches) {
     s.live(4);
     s.machine.on_reconnected(s.now);
     s.end();  // nothing from 4 on
-    EXPECT_EQ(s.take(), (Log{"live 4", "request reconnect verification from 4",
-                             "replay completed", "restart 0", "request start-up from 0"}));
+    EXPECT_EQ(s.take(), (Log{"live 4", "request reconnect verification from 4", "replay completed",
+                             "restart 0", "request start-up from 0"}));
 }
 
 // Issue case 2: a restart behind a reconnect while a replay is in flight is verified at once, and
@@ -397,9 +396,8 @@ TEST(StreamStateMachine, AReconnectToAPublisherWithoutOurLastBatchAnnouncesLostC
     s.machine.on_reconnected(s.now);
     s.live(6400);
     s.replies(6322, 6323);
-    EXPECT_EQ(s.take(), (Log{"live 304", "request reconnect verification from 304",
-                             "gap 305<6400", "continuity lost, next 6322", "replay 6322",
-                             "replay 6323"}));
+    EXPECT_EQ(s.take(), (Log{"live 304", "request reconnect verification from 304", "gap 305<6400",
+                             "continuity lost, next 6322", "replay 6322", "replay 6323"}));
 }
 
 TEST(StreamStateMachine, ReconnectWithoutReplayJudgesByTheNextLiveBatch) {
@@ -431,8 +429,8 @@ TEST(StreamStateMachine, StartSequenceAheadOfThePublisherIsARestart) {
     // Asked from 99, the last batch before the saved position: holding nothing from there on,
     // the publisher is not the one the position came from.
     EXPECT_EQ(s.take(), (Log{"request start-up from 99", "replay completed", "restart 0",
-                             "request start-up from 0", "dup 5", "replay 0", "replay 1",
-                             "replay 2", "replay 3", "replay 4", "replay 5", "replay completed"}));
+                             "request start-up from 0", "dup 5", "replay 0", "replay 1", "replay 2",
+                             "replay 3", "replay 4", "replay 5", "replay completed"}));
 }
 
 // Issue case 10: a loss at the end of a burst, then silence.
@@ -447,8 +445,8 @@ TEST(StreamStateMachine, AQuietStreamAfterABacklogIsProbedForItsTail) {
     s.advance(1ms);
     s.replies(1, 3);
     s.end();
-    EXPECT_EQ(s.take(), (Log{"request tail probe from 1", "replay 2", "replay 3",
-                             "replay completed"}));
+    EXPECT_EQ(s.take(),
+              (Log{"request tail probe from 1", "replay 2", "replay 3", "replay completed"}));
     EXPECT_FALSE(s.machine.tail_probe_wanted());
     EXPECT_FALSE(s.machine.next_deadline());  // nothing more to do: no timer
 }
@@ -460,8 +458,8 @@ TEST(StreamStateMachine, AProbeFindsAQuietRestart) {
     s.machine.on_backlog(s.now);
     s.advance(1000ms);
     s.end();  // nothing from 7 on
-    EXPECT_EQ(s.take(), (Log{"live 7", "request tail probe from 7", "replay completed",
-                             "restart 0", "request start-up from 0"}));
+    EXPECT_EQ(s.take(), (Log{"live 7", "request tail probe from 7", "replay completed", "restart 0",
+                             "request start-up from 0"}));
 }
 
 // I3: a replay that keeps answering slowly cannot hold a batch past replay_total_timeout.
@@ -522,7 +520,8 @@ TEST(StreamStateMachine, BackoffDoublesUpToItsMaximumAndResetsOnAnAnswer) {
     s.replies(8, 10);
     s.end();  // answered: back to the initial backoff
     fail_a_gap_replay(12);
-    EXPECT_EQ(backoffs, (std::vector<std::chrono::milliseconds>{100ms, 200ms, 300ms, 300ms, 100ms}));
+    EXPECT_EQ(backoffs,
+              (std::vector<std::chrono::milliseconds>{100ms, 200ms, 300ms, 300ms, 100ms}));
 }
 
 TEST(StreamStateMachine, MemoryIsBounded) {
