@@ -140,7 +140,6 @@ void StreamStateMachine::on_replay_batch(std::uint64_t replay_id, RawBatch batch
         return;
     }
     if (seq == *next_) {
-        replay->advanced = true;
         deliver(batch);
         flush();
         return;
@@ -170,15 +169,18 @@ void StreamStateMachine::first_reply(Replaying& replay,
             flush();
             return;
         }
-        // The publisher no longer holds our last batch: it moved on by more than its buffer, or
-        // it is a new incarnation. Nothing can tell which, so delivery goes on with what it
-        // holds; batches we hold from before that point may be the old incarnation's and go
-        // with the notice.
-        lose_continuity(std::max(seq, *next_));
-        pending_.erase(pending_.begin(), pending_.lower_bound(seq));
-        skip_to(seq);
-        flush();
-        return;
+        if (anchor_->payload || unproven_) {
+            // The publisher no longer holds our last batch: it moved on by more than its
+            // buffer, or it is a new incarnation. Nothing can tell which, so delivery goes on
+            // with what it holds; batches we hold from before that point may be the old
+            // incarnation's and go with the notice.
+            lose_continuity(std::max(seq, *next_));
+            pending_.erase(pending_.begin(), pending_.lower_bound(seq));
+            skip_to(seq);
+            flush();
+            return;
+        }
+        // An anchor by number only proves nothing by being absent: read as a later start.
     }
     if (seq > *next_) {
         // The publisher's history starts later than asked: what it no longer holds is lost,
@@ -211,7 +213,7 @@ void StreamStateMachine::on_replay_end(std::uint64_t replay_id, TimePoint now) {
     }
     if (finished.set_aside_live && !live_trusted_)
         history_wanted_ = true;  // live showed batches it did not vouch for: ask again
-    if (finished.advanced) {
+    if (finished.advanced(*next_)) {
         empty_replays_ = 0;
         settle(now);
         return;
@@ -253,12 +255,13 @@ void StreamStateMachine::on_tick(TimePoint now) {
             // already had (the anchor is older than a hole given up).
             const bool reached_next = timed_out.anchored && timed_out.highest_reply &&
                                       *timed_out.highest_reply + 1 >= *next_;
-            if (timed_out.answered() && (timed_out.advanced || reached_next)) {
+            const bool advanced = timed_out.advanced(*next_);
+            if (timed_out.answered() && (advanced || reached_next)) {
                 // Replies were cut short (the publisher's ROUTER drops past its send limit, end
                 // marker included): what remains may still be there even with no hole known, as
                 // an idle engine sends nothing that would show one. Asking from the old anchor
                 // again would be cut at the same place: ask from `next`.
-                begin_replay(timed_out.purpose, now, !timed_out.advanced);
+                begin_replay(timed_out.purpose, now, !advanced);
             } else {
                 back_off(now, timed_out.answered());
             }
@@ -481,6 +484,7 @@ void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now, bool
     // From the last delivered batch, whose bytes prove the publisher is the one we followed.
     replay.anchored = anchor_.has_value() && !from_next;
     replay.from = replay.anchored ? anchor_->sequence : *next_;
+    replay.next_at_request = *next_;
     replay.started = replay.last_reply = now;
     replay.order = ++order_;
     // Wanted again if this one fails, or if what shows the need happens again meanwhile.
@@ -557,9 +561,14 @@ void StreamStateMachine::forget_history() {
     set_aside_.reset();
 }
 
+// Past a range given up, the last delivered batch is no anchor any more (a replay from it would
+// fetch the whole range again): the batch before `next` is, by number.
 void StreamStateMachine::skip_to(std::uint64_t first_available) {
-    if (first_available > *next_)
-        next_ = first_available;
+    if (first_available <= *next_)
+        return;
+    next_ = first_available;
+    if (anchor_ && anchor_->sequence + 1 < *next_)
+        anchor_ = Anchor{*next_ - 1, std::nullopt};
 }
 
 // `provable`: a replay answered, so the hole is a loss in the incarnation we follow. Otherwise

@@ -109,7 +109,9 @@ public:
         ReplayPurpose purpose = ReplayPurpose::kGap;
         std::uint64_t from = 0;
         bool anchored = false;  // asked from the last delivered batch, whose bytes must match
-        bool advanced = false;  // it delivered at least one batch
+        std::uint64_t next_at_request = 0;
+        // Delivery moved on while it ran (its replies, or held batches they released).
+        bool advanced(std::uint64_t next) const { return next > next_at_request; }
         std::optional<std::uint64_t> highest_reply;  // set once any reply arrived
         bool answered() const { return highest_reply.has_value(); }
         bool set_aside_live = false;  // untrusted live batches arrived meanwhile
