@@ -384,6 +384,11 @@ void StreamStateMachine::deliver(RawBatch& batch) {
     const std::uint64_t seq = batch.sequence;
     next_ = seq + 1;
     note_known(seq);
+    if (next_delivery_decides_) {
+        next_delivery_decides_ = false;
+        if (batch.replayed)
+            untie_live();
+    }
     if (batch.replayed && set_aside_ && set_aside_->first == seq) {
         if (set_aside_->second == digest(batch.payload)) {
             live_trusted_ = true;
@@ -525,9 +530,12 @@ void StreamStateMachine::back_off(TimePoint now, bool it_answered) {
     backoff_length_ = std::min(backoff_length_ * 2, config_.backoff_max);
     replay_answering_ = it_answered;
     if (!live_trusted_) {
-        // After a restart, live batches waited for replay to vouch for them. Without it they
-        // are taken as they come, after a notice: they might still be the old incarnation's.
+        // Live batches waited for replay to vouch for them. Without it they are taken as they
+        // come, after a notice: they might be another incarnation's. Those set aside are
+        // counted in the hole the notice covers.
         live_trusted_ = true;
+        if (set_aside_)
+            note_known(set_aside_->first);
         set_aside_.reset();
         unproven_ = true;
     }
@@ -545,6 +553,7 @@ void StreamStateMachine::back_off(TimePoint now, bool it_answered) {
 void StreamStateMachine::lose_continuity(std::uint64_t next_sequence) {
     actions_.announce_continuity_lost(next_sequence);
     forget_history();
+    next_delivery_decides_ = config_.replay_available;
     // Replays are asked from here on by number, as for a saved start position: a publisher
     // holding nothing that far is one that restarted.
     if (next_sequence > 0)
@@ -615,9 +624,28 @@ void StreamStateMachine::forget_incarnation() {
     forget_history();
     history_wanted_ = false;
     live_trusted_ = true;
+    next_delivery_decides_ = false;
     next_ = 0;
     known_high_.reset();
     last_live_.reset();
+}
+
+// The history now comes from a replay the live stream is not known to share: held live batches
+// become hints like any later ones (the replay fetches them if they are its incarnation's).
+void StreamStateMachine::untie_live() {
+    live_trusted_ = false;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->second.batch.replayed) {
+            ++it;
+            continue;
+        }
+        set_aside_.emplace(it->first, digest(it->second.batch.payload));
+        it = pending_.erase(it);
+    }
+    if (auto* replay = std::get_if<Replaying>(&phase_))
+        replay->set_aside_live = replay->set_aside_live || set_aside_.has_value();
+    else if (set_aside_)
+        history_wanted_ = true;
 }
 
 // With replay, the new incarnation's history is fetched from 0, and live batches are checked

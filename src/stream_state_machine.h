@@ -189,6 +189,7 @@ private:
     void give_up_first_hole(bool provable);
     void expire_holds(TimePoint now);
     void restart(std::uint64_t revealed_by, TimePoint now);
+    void untie_live();
     void forget_incarnation();
 
     StreamActions& actions_;
@@ -217,6 +218,9 @@ private:
     // After a replay showed a restart, live batches of the old incarnation may still be queued:
     // live batches are only hints until one matches its replayed copy byte for byte.
     bool live_trusted_ = true;
+    // After lost continuity, the next delivery decides what the live stream is checked against:
+    // from live, it is the history; from replay, live batches become hints like those above.
+    bool next_delivery_decides_ = false;
     // (sequence, digest) of the latest live batch set aside: when replay delivers the same bytes,
     // the live stream is known to be at that point of the new incarnation.
     std::optional<std::pair<std::uint64_t, std::size_t>> set_aside_;
