@@ -103,7 +103,7 @@ void StreamStateMachine::on_live(RawBatch batch, TimePoint now) {
         }
     }
     note_known(seq);
-    if (seq == *next_ && pending_.empty() && !unproven_ && !awaits_replay(batch)) {
+    if (seq == *next_ && pending_.empty() && !unproven_ && !awaits_replay(seq, 0)) {
         deliver(batch);
         return;
     }
@@ -183,13 +183,12 @@ void StreamStateMachine::first_reply(Replaying& replay,
         // An anchor by number only proves nothing by being absent: read as a later start.
     }
     if (seq > *next_) {
-        // The publisher's history starts later than asked: what it no longer holds is lost,
-        // except batches we hold ourselves.
-        const std::uint64_t first_available =
-            pending_.empty() ? seq : std::min(seq, pending_.begin()->first);
-        if (first_available > *next_)
-            actions_.announce_loss(*next_, first_available - 1);
-        skip_to(first_available);
+        // The publisher's history starts later than asked: what it no longer holds is lost.
+        // Batches we hold from before that point are no proof of the contrary: nothing ties them
+        // to this publisher's incarnation, so they go with the loss.
+        actions_.announce_loss(*next_, seq - 1);
+        pending_.erase(pending_.begin(), pending_.lower_bound(seq));
+        skip_to(seq);
         flush();
     }
 }
@@ -433,7 +432,9 @@ void StreamStateMachine::hold(RawBatch batch, TimePoint now) {
     }
     const TimePoint expires = now + config_.replay_total_timeout;
     hold_check_at_ = pending_.empty() ? expires : std::min(hold_check_at_, expires);
-    pending_.emplace(seq, Held{std::move(batch), now, ++order_});
+    const auto* replay = std::get_if<Replaying>(&phase_);
+    const std::uint64_t source = batch.replayed && replay != nullptr ? replay->id : 0;
+    pending_.emplace(seq, Held{std::move(batch), now, ++order_, source});
 }
 
 void StreamStateMachine::flush() {
@@ -441,7 +442,8 @@ void StreamStateMachine::flush() {
         auto first = pending_.begin();
         if (first->first < *next_) {
             actions_.duplicate_dropped(first->first);
-        } else if (first->first == *next_ && !awaits_replay(first->second.batch)) {
+        } else if (first->first == *next_ &&
+                   !awaits_replay(first->first, first->second.replay_id)) {
             deliver(first->second.batch);
         } else {
             return;
@@ -450,15 +452,16 @@ void StreamStateMachine::flush() {
     }
 }
 
-// While a replay with no anchor runs (the start-up history, a new incarnation's), a live batch it
-// has not reached yet waits for it: if the publisher restarted, the replay comes from the new
-// incarnation and the live batch may be the old one's; the replay's copy shows which. Its end
-// (or the hold limit) releases the rest. An anchored replay proves its incarnation by its first
+// While a replay runs that does not prove its incarnation by bytes (no anchor, or one by number),
+// a held batch it has not reached yet waits for it unless it came from that very replay: if the
+// publisher restarted, the replay comes from the new incarnation and the held batch (live, or
+// from an earlier replay) may be the old one's; the replay's copy shows which. Its end (or the
+// hold limit) releases the rest. A replay anchored by bytes proves its incarnation by its first
 // reply, and trusted live batches are the same incarnation's, so nothing waits for it.
-bool StreamStateMachine::awaits_replay(const RawBatch& batch) const {
+bool StreamStateMachine::awaits_replay(std::uint64_t sequence, std::uint64_t source_replay) const {
     const auto* replay = std::get_if<Replaying>(&phase_);
-    return replay != nullptr && !replay->anchored && !batch.replayed &&
-           (!replay->highest_reply || batch.sequence > *replay->highest_reply);
+    return replay != nullptr && !replay->proves_bytes && source_replay != replay->id &&
+           (!replay->highest_reply || sequence > *replay->highest_reply);
 }
 
 // After every input: deliver what is contiguous, then make sure every hole is being replayed or
@@ -488,6 +491,7 @@ void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now, bool
     replay.purpose = purpose;
     // From the last delivered batch, whose bytes prove the publisher is the one we followed.
     replay.anchored = anchor_.has_value() && !from_next;
+    replay.proves_bytes = replay.anchored && anchor_->payload.has_value();
     replay.from = replay.anchored ? anchor_->sequence : *next_;
     replay.next_at_request = *next_;
     replay.started = replay.last_reply = now;

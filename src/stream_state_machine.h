@@ -109,6 +109,7 @@ public:
         ReplayPurpose purpose = ReplayPurpose::kGap;
         std::uint64_t from = 0;
         bool anchored = false;  // asked from the last delivered batch, whose bytes must match
+        bool proves_bytes = false;  // ... and those bytes are known (not an anchor by number)
         std::uint64_t next_at_request = 0;
         // Delivery moved on while it ran (its replies, or held batches they released).
         bool advanced(std::uint64_t next) const { return next > next_at_request; }
@@ -155,6 +156,7 @@ private:
         RawBatch batch;
         TimePoint arrived;
         std::uint64_t order;  // counts holds and requests: which came first, whatever the clock
+        std::uint64_t replay_id;  // the replay it came from; 0: live
     };
     struct Anchor {
         std::uint64_t sequence;
@@ -169,7 +171,7 @@ private:
     Copy compare_with_delivered(std::uint64_t sequence, const std::string& payload) const;
     void untrusted_live(const RawBatch& batch, TimePoint now);
     bool contradicts_history(const RawBatch& reply) const;
-    bool awaits_replay(const RawBatch& batch) const;
+    bool awaits_replay(std::uint64_t sequence, std::uint64_t source_replay) const;
     bool held_beyond_reach(const Replaying& finished) const;
     void deliver(RawBatch& batch);
     void hold(RawBatch batch, TimePoint now);
