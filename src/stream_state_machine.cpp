@@ -210,6 +210,13 @@ void StreamStateMachine::on_replay_end(std::uint64_t replay_id, TimePoint now) {
         restart(0, now);
         return;
     }
+    if (!finished.proves_bytes && held_beyond(finished)) {
+        // Held batches this replay neither reached nor tied to its incarnation (they arrived
+        // after it was asked for): one more, asked now, reaches them or shows they are another
+        // incarnation's.
+        begin_replay(ReplayPurpose::kStartup, now);
+        return;
+    }
     if (finished.set_aside_live && !live_trusted_)
         history_wanted_ = true;  // live showed batches it did not vouch for: ask again
     if (finished.advanced(*next_)) {
@@ -231,6 +238,7 @@ void StreamStateMachine::on_reconnected(TimePoint now) {
     if (!anchor_)
         return;  // nothing delivered, nothing that could be stale
     unproven_ = true;
+    reconnect_order_ = ++order_;
     if (!config_.replay_available)
         return;  // judged by the next live batch
     if (replaying())
@@ -349,6 +357,17 @@ bool StreamStateMachine::held_beyond_reach(const Replaying& finished) const {
         if (finished.highest_reply && it->first <= *finished.highest_reply)
             return false;
         if (it->second.order < finished.order)
+            return true;
+    }
+    return false;
+}
+
+// Whether a batch that did not come from `finished` is held beyond its last reply.
+bool StreamStateMachine::held_beyond(const Replaying& finished) const {
+    for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+        if (finished.highest_reply && it->first <= *finished.highest_reply)
+            return false;
+        if (it->second.replay_id != finished.id)
             return true;
     }
     return false;
@@ -546,6 +565,7 @@ void StreamStateMachine::back_off(TimePoint now, bool it_answered) {
     settle(now);
     if (unproven_) {
         // Continuity that could not be proven, with no hole to carry the notice.
+        drop_held_before_reconnect();
         lose_continuity(*next_);
         flush();
     }
@@ -564,6 +584,13 @@ void StreamStateMachine::lose_continuity(std::uint64_t next_sequence) {
         anchor_ = Anchor{next_sequence - 1, std::nullopt};
     if (config_.replay_available)
         last_live_.reset();
+}
+
+// A reconnect that could not be verified: batches held from the old connection belong to the
+// history the notice tells the handler to forget, not to what follows it.
+void StreamStateMachine::drop_held_before_reconnect() {
+    for (auto it = pending_.begin(); it != pending_.end();)
+        it = it->second.order < reconnect_order_ ? pending_.erase(it) : std::next(it);
 }
 
 // What ties later replies and live batches to the history delivered so far.
@@ -587,6 +614,8 @@ void StreamStateMachine::skip_to(std::uint64_t first_available) {
 // `provable`: a replay answered, so the hole is a loss in the incarnation we follow. Otherwise
 // the batches after it may be another incarnation's: continuity is lost.
 void StreamStateMachine::give_up_first_hole(bool provable) {
+    if (unproven_)
+        drop_held_before_reconnect();
     const std::uint64_t first_kept = pending_.empty() ? *known_high_ + 1 : pending_.begin()->first;
     if (unproven_ || !provable) {
         lose_continuity(std::max(first_kept, *next_));

@@ -108,7 +108,7 @@ public:
         std::uint64_t id = 0;
         ReplayPurpose purpose = ReplayPurpose::kGap;
         std::uint64_t from = 0;
-        bool anchored = false;  // asked from the last delivered batch, whose bytes must match
+        bool anchored = false;      // asked from the last delivered batch, whose bytes must match
         bool proves_bytes = false;  // ... and those bytes are known (not an anchor by number)
         std::uint64_t next_at_request = 0;
         // Delivery moved on while it ran (its replies, or held batches they released).
@@ -155,7 +155,7 @@ private:
     struct Held {
         RawBatch batch;
         TimePoint arrived;
-        std::uint64_t order;  // counts holds and requests: which came first, whatever the clock
+        std::uint64_t order;      // counts holds and requests: which came first, whatever the clock
         std::uint64_t replay_id;  // the replay it came from; 0: live
     };
     struct Anchor {
@@ -173,6 +173,7 @@ private:
     bool contradicts_history(const RawBatch& reply) const;
     bool awaits_replay(std::uint64_t sequence, std::uint64_t source_replay) const;
     bool held_beyond_reach(const Replaying& finished) const;
+    bool held_beyond(const Replaying& finished) const;
     void deliver(RawBatch& batch);
     void hold(RawBatch batch, TimePoint now);
     void flush();
@@ -185,6 +186,7 @@ private:
         return config_.replay_available && !std::holds_alternative<BackingOff>(phase_);
     }
     void forget_history();
+    void drop_held_before_reconnect();
     void first_reply(Replaying& replay, const RawBatch& batch, TimePoint now, bool& consumed);
     void skip_to(std::uint64_t first_available);
     void lose_continuity(std::uint64_t next_sequence);
@@ -200,6 +202,7 @@ private:
     Phase phase_ = Live{};
     std::uint64_t last_replay_id_ = 0;
     std::uint64_t order_ = 0;
+    std::uint64_t reconnect_order_ = 0;  // order_ at the last reconnect that needs verifying
     std::chrono::milliseconds backoff_length_;
     int empty_replays_ = 0;  // answered replays in a row that closed no hole
     // Whether the last replay answered. When it did not, a hole given up may hide a restart

@@ -108,10 +108,13 @@ TEST(StreamStateMachine, StartupReplayThenLiveWithOverlapDeliversEachOnceInOrder
     s.live(4);
     s.reply(2);
     s.reply(3);  // also held from live: the replay's copy is delivered, the live one dropped
-    s.end();     // releases 4, which the replay did not reach
+    s.end();     // 4 arrived after the request: one more replay, proven by bytes, releases it
     s.live(5);
+    s.replies(3, 5);
+    s.end();
     EXPECT_EQ(s.take(), (Log{"gap 0<3", "replay 0", "replay 1", "replay 2", "replay 3", "dup 3",
-                             "replay completed", "live 4", "live 5"}));
+                             "replay completed", "request start-up from 3", "live 4", "live 5",
+                             "dup 4", "dup 5", "replay completed"}));
     EXPECT_TRUE(std::holds_alternative<StreamStateMachine::Live>(s.machine.phase()));
 }
 
