@@ -235,8 +235,19 @@ void StreamStateMachine::on_replay_end(std::uint64_t replay_id, TimePoint now) {
 void StreamStateMachine::on_reconnected(TimePoint now) {
     quiet_since_ = now;
     probe_wanted_ = true;
-    if (!anchor_)
-        return;  // nothing delivered, nothing that could be stale
+    if (!anchor_) {
+        // Nothing delivered, so nothing the handler holds can be stale. But batches held from
+        // the old connection, and a history replay asked for before, may be another
+        // incarnation's than what follows: the history is asked for again.
+        if (config_.replay_available && (replaying() || !pending_.empty())) {
+            pending_.clear();
+            if (replaying())
+                end_replay(ReplayOutcome::kCancelled);
+            history_wanted_ = true;
+            settle(now);
+        }
+        return;
+    }
     unproven_ = true;
     reconnect_order_ = ++order_;
     if (!config_.replay_available)
@@ -260,7 +271,8 @@ void StreamStateMachine::on_tick(TimePoint now) {
             empty_replays_ = 0;
             // It proved its anchor and re-sent everything up to `next`, but only batches we
             // already had (the anchor is older than a hole given up).
-            const bool reached_next = timed_out.anchored && timed_out.highest_reply &&
+            const bool reached_next = timed_out.anchored && timed_out.from + 1 < *next_ &&
+                                      timed_out.highest_reply &&
                                       *timed_out.highest_reply + 1 >= *next_;
             const bool advanced = timed_out.advanced(*next_);
             if (timed_out.answered() && (advanced || reached_next)) {
