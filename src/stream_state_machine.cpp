@@ -48,6 +48,7 @@ void StreamStateMachine::start(TimePoint now) {
     if (*next_ > 0)
         anchor_ = Anchor{*next_ - 1, std::nullopt};
     history_wanted_ = config_.replay_available;
+    next_delivery_decides_ = config_.replay_available;
     settle(now);
 }
 
@@ -217,8 +218,6 @@ void StreamStateMachine::on_replay_end(std::uint64_t replay_id, TimePoint now) {
         begin_replay(ReplayPurpose::kStartup, now);
         return;
     }
-    if (finished.set_aside_live && !live_trusted_)
-        history_wanted_ = true;  // live showed batches it did not vouch for: ask again
     if (finished.advanced(*next_)) {
         empty_replays_ = 0;
         settle(now);
@@ -244,6 +243,7 @@ void StreamStateMachine::on_reconnected(TimePoint now) {
             if (replaying())
                 end_replay(ReplayOutcome::kCancelled);
             history_wanted_ = true;
+            next_delivery_decides_ = true;
             settle(now);
         }
         return;
@@ -400,14 +400,10 @@ void StreamStateMachine::untrusted_live(const RawBatch& batch, TimePoint now) {
     actions_.duplicate_dropped(batch.sequence);
     set_aside_.emplace(batch.sequence, digest(batch.payload));
     probe_wanted_ = true;  // if replay fails, the tail is checked later
-    if (auto* replay = std::get_if<Replaying>(&phase_)) {
-        // The running replay may have been served before this batch was published: unless
-        // it shows the same bytes, another is asked for when it ends.
-        replay->set_aside_live = true;
-    } else {
-        history_wanted_ = true;  // what the publisher has now, checked against our history
-        settle(now);
-    }
+    // What the publisher has now, checked against our history: a running replay may have been
+    // served before this batch was published, so another follows it.
+    history_wanted_ = true;
+    settle(now);
 }
 
 void StreamStateMachine::deliver(RawBatch& batch) {
@@ -421,7 +417,10 @@ void StreamStateMachine::deliver(RawBatch& batch) {
     }
     if (batch.replayed && set_aside_ && set_aside_->first == seq) {
         if (set_aside_->second == digest(batch.payload)) {
+            // The newest live batch set aside is this one: the live stream is on this history,
+            // and the replay has fetched everything set aside.
             live_trusted_ = true;
+            history_wanted_ = false;
             last_live_ = seq;
         } else {
             // Live and replay disagree: one of them is a stale incarnation. A new replay, checked
@@ -687,9 +686,7 @@ void StreamStateMachine::untie_live() {
         set_aside_.emplace(it->first, digest(it->second.batch.payload));
         it = pending_.erase(it);
     }
-    if (auto* replay = std::get_if<Replaying>(&phase_))
-        replay->set_aside_live = replay->set_aside_live || set_aside_.has_value();
-    else if (set_aside_)
+    if (set_aside_)
         history_wanted_ = true;
 }
 
@@ -698,9 +695,13 @@ void StreamStateMachine::untie_live() {
 // Without replay the caller goes on with the revealing batch; 0..revealed_by-1 are a hole.
 void StreamStateMachine::restart(std::uint64_t revealed_by, TimePoint now) {
     actions_.announce_restart(revealed_by);
+    // A live batch set aside is the newest the live stream showed: if the new incarnation's
+    // replay has the same bytes, the live stream is on it.
+    const auto set_aside = set_aside_;
     forget_incarnation();
     if (!config_.replay_available)
         return;
+    set_aside_ = set_aside;
     live_trusted_ = false;
     history_wanted_ = true;
     settle(now);

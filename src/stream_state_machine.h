@@ -115,7 +115,6 @@ public:
         bool advanced(std::uint64_t next) const { return next > next_at_request; }
         std::optional<std::uint64_t> highest_reply;  // set once any reply arrived
         bool answered() const { return highest_reply.has_value(); }
-        bool set_aside_live = false;  // untrusted live batches arrived meanwhile
         TimePoint started;
         TimePoint last_reply;
         std::uint64_t order = 0;  // of the request among held batches (see Held::order)
@@ -223,8 +222,9 @@ private:
     // After a replay showed a restart, live batches of the old incarnation may still be queued:
     // live batches are only hints until one matches its replayed copy byte for byte.
     bool live_trusted_ = true;
-    // After lost continuity, the next delivery decides what the live stream is checked against:
-    // from live, it is the history; from replay, live batches become hints like those above.
+    // While nothing is delivered (at start, after lost continuity), the next delivery decides
+    // what the live stream is checked against: from live, it is the history; from replay, live
+    // batches become hints like those above (the old incarnation's may still be queued).
     bool next_delivery_decides_ = false;
     // (sequence, digest) of the latest live batch set aside: when replay delivers the same bytes,
     // the live stream is known to be at that point of the new incarnation.
