@@ -612,14 +612,11 @@ void StreamStateMachine::forget_history() {
     set_aside_.reset();
 }
 
-// Past a range given up, the last delivered batch is no anchor any more (a replay from it would
-// fetch the whole range again): the batch before `next` is, by number.
+// Past a range given up, the anchor stays the last delivered batch: its bytes are the proof.
+// (A replay from it that only re-sends the range is asked again from `next`; see on_tick.)
 void StreamStateMachine::skip_to(std::uint64_t first_available) {
-    if (first_available <= *next_)
-        return;
-    next_ = first_available;
-    if (anchor_ && anchor_->sequence + 1 < *next_)
-        anchor_ = Anchor{*next_ - 1, std::nullopt};
+    if (first_available > *next_)
+        next_ = first_available;
 }
 
 // `provable`: a replay answered, so the hole is a loss in the incarnation we follow. Otherwise
