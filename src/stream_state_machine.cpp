@@ -269,13 +269,12 @@ void StreamStateMachine::on_tick(TimePoint now) {
             const Replaying timed_out = *replay;
             end_replay(ReplayOutcome::kTimedOut);
             empty_replays_ = 0;
-            // It proved its anchor and re-sent everything up to `next`, but only batches we
-            // already had (the anchor is older than a hole given up).
-            const bool reached_next = timed_out.anchored && timed_out.from + 1 < *next_ &&
-                                      timed_out.highest_reply &&
-                                      *timed_out.highest_reply + 1 >= *next_;
+            // It proved its anchor, then was cut short re-sending only batches we have: the
+            // anchor is older than a range given up, and asking from it again would be cut at
+            // the same place.
+            const bool stale_anchor = timed_out.anchored && timed_out.from + 1 < *next_;
             const bool advanced = timed_out.advanced(*next_);
-            if (timed_out.answered() && (advanced || reached_next)) {
+            if (timed_out.answered() && (advanced || stale_anchor)) {
                 // Replies were cut short (the publisher's ROUTER drops past its send limit, end
                 // marker included): what remains may still be there even with no hole known, as
                 // an idle engine sends nothing that would show one. Asking from the old anchor
