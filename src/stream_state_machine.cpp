@@ -234,8 +234,9 @@ void StreamStateMachine::on_replay_end(std::uint64_t replay_id, TimePoint now) {
 void StreamStateMachine::on_reconnected(TimePoint now) {
     quiet_since_ = now;
     probe_wanted_ = true;
-    if (!anchor_) {
-        // Nothing delivered, so nothing the handler holds can be stale. But batches held from
+    if (!anchor_ || !anchor_->payload) {
+        // Nothing delivered (since the start or the last notice: an anchor by number only), so
+        // nothing the handler holds can be stale. But batches held from
         // the old connection, and a history replay asked for before, may be another
         // incarnation's than what follows: the history is asked for again.
         if (config_.replay_available && (replaying() || !pending_.empty())) {

@@ -199,6 +199,13 @@ public:
             ++totals.undetectable_restarts;
             return;
         }
+        // A saved start position S from an earlier incarnation, and a new one that has since
+        // published batch S-1: by number (all a saved position has) it is the same publisher.
+        if (epoch_incarnation_ == -1 && !epoch_delivered_ &&
+            published >= coverage_from_.value_or(0)) {
+            ++totals.undetectable_restarts;
+            return;
+        }
         if (epoch_incarnation_ != publisher_incarnation) {
             fail("after settling, the handler follows incarnation " +
                  std::to_string(epoch_incarnation_) + " but the publisher is incarnation " +
