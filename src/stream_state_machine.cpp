@@ -176,6 +176,7 @@ void StreamStateMachine::first_reply(Replaying& replay,
             // with what it holds; batches we hold from before that point may be the old
             // incarnation's and go with the notice.
             lose_continuity(std::max(seq, *next_));
+            replay.proves_bytes = false;  // held batches from elsewhere wait for its copies
             pending_.erase(pending_.begin(), pending_.lower_bound(seq));
             skip_to(seq);
             flush();
