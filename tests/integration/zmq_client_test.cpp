@@ -259,13 +259,14 @@ TEST(ZmqClient, LiveGapIsFilledFromReplayAndOverlapIsDroppedAsDuplicates) {
     publish_n(pub, 7);
     ASSERT_TRUE(handler.wait_for_batches(7));
     EXPECT_EQ(handler.sequences(), range(0, 6));
-    // 4, 5 and 6 arrive both live and from the replay of 3..6: one copy of each is dropped.
+    // 4, 5 and 6 arrive both live and from the replay of 3..6: one copy of each is dropped
+    // (more if a slow run times the replay out and asks again).
     ASSERT_TRUE(handler.wait_for(
-        [&](const RecordingHandler&) { return client->stats().duplicates_dropped == 3; }));
+        [&](const RecordingHandler&) { return client->stats().duplicates_dropped >= 3; }));
     const ClientStats s = client->stats();
     EXPECT_EQ(s.gaps_detected, 1U);
     EXPECT_GE(s.batches_recovered, 1U);
-    EXPECT_EQ(s.replays_requested, 1U);
+    EXPECT_GE(s.replays_requested, 1U);
 }
 
 TEST(ZmqClient, ReplayThatStartsLaterThanAskedReportsTheLostRange) {
