@@ -208,11 +208,14 @@ void StreamStateMachine::on_replay_end(std::uint64_t replay_id, TimePoint now) {
         restart(0, now);
         return;
     }
-    if (held_beyond_reach(finished)) {
+    // A batch held before the request was sent had been published by then, so a complete replay
+    // of the same incarnation includes it: one that ended below it is another incarnation's.
+    if (held_beyond(finished, [&](const Held& h) { return h.order < finished.order; })) {
         restart(0, now);
         return;
     }
-    if (!finished.proves_bytes && held_beyond(finished)) {
+    if (!finished.proves_bytes &&
+        held_beyond(finished, [&](const Held& h) { return h.replay_id != finished.id; })) {
         // Held batches this replay neither reached nor tied to its incarnation (they arrived
         // after it was asked for): one more, asked now, reaches them or shows they are another
         // incarnation's.
@@ -363,24 +366,13 @@ bool StreamStateMachine::contradicts_history(const RawBatch& reply) const {
     return it != pending_.end() && it->second.batch.payload != reply.payload;
 }
 
-// A live batch held before the request was sent had been published by then, so a complete replay
-// of the same incarnation includes it. One that ended below it comes from another incarnation.
-bool StreamStateMachine::held_beyond_reach(const Replaying& finished) const {
+// Whether a batch held beyond `finished`'s last reply satisfies `held_from`.
+template <class Predicate>
+bool StreamStateMachine::held_beyond(const Replaying& finished, Predicate held_from) const {
     for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
         if (finished.highest_reply && it->first <= *finished.highest_reply)
             return false;
-        if (it->second.order < finished.order)
-            return true;
-    }
-    return false;
-}
-
-// Whether a batch that did not come from `finished` is held beyond its last reply.
-bool StreamStateMachine::held_beyond(const Replaying& finished) const {
-    for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
-        if (finished.highest_reply && it->first <= *finished.highest_reply)
-            return false;
-        if (it->second.replay_id != finished.id)
+        if (held_from(it->second))
             return true;
     }
     return false;

@@ -171,8 +171,8 @@ private:
     void untrusted_live(const RawBatch& batch, TimePoint now);
     bool contradicts_history(const RawBatch& reply) const;
     bool awaits_replay(std::uint64_t sequence, std::uint64_t source_replay) const;
-    bool held_beyond_reach(const Replaying& finished) const;
-    bool held_beyond(const Replaying& finished) const;
+    template <class Predicate>
+    bool held_beyond(const Replaying& finished, Predicate held_from) const;
     void deliver(RawBatch& batch);
     void hold(RawBatch batch, TimePoint now);
     void flush();
