@@ -99,8 +99,8 @@ TEST(StreamGuarantees, RestartBehindAReconnectDuringAReplayIsAnnounced) {
     MockPublisher pub;
     RecordingHandler handler;
     auto client = start_with_a_waiting_gap_replay(pub, handler);
+    pub.set_replay_enabled(true);  // before the new engine binds: its check must be answered
     replace_engine(pub, handler);
-    pub.set_replay_enabled(true);
     pub.drop_live({0, 1, 2, 3, 4, 5});
     publish_n(pub, 10, /*incarnation=*/1);
     ASSERT_TRUE(handler.wait_for_batches(13));
