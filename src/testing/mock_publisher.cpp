@@ -33,6 +33,7 @@ struct MockPublisher::Impl {
     std::mt19937_64 rng;
     bool replay_enabled = true;
     std::size_t replays_served = 0;
+    std::size_t replays_ignored = 0;
 
     std::atomic<bool> replay_stop{false};
     std::thread replay_thread;
@@ -104,8 +105,10 @@ struct MockPublisher::Impl {
         std::vector<std::pair<std::uint64_t, std::string>> batches;
         {
             std::lock_guard<std::mutex> lock(mu);
-            if (!replay_enabled)
+            if (!replay_enabled) {
+                ++replays_ignored;
                 return;
+            }
             ++replays_served;
             // vLLM reads the start as an unsigned integer of any length: one wider than 64 bits
             // with a non-zero high part is past every sequence.
@@ -271,6 +274,11 @@ void MockPublisher::reopen(bool keep_history) {
 std::size_t MockPublisher::replays_served() const {
     std::lock_guard<std::mutex> lock(impl_->mu);
     return impl_->replays_served;
+}
+
+std::size_t MockPublisher::replays_ignored() const {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    return impl_->replays_ignored;
 }
 
 }  // namespace kvevents::testing

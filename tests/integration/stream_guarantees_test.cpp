@@ -73,8 +73,11 @@ std::unique_ptr<ZmqClient> start_with_a_waiting_gap_replay(MockPublisher& pub,
     pub.set_replay_enabled(false);
     pub.drop_live({3});
     publish_n(pub, 2);
-    EXPECT_TRUE(handler.wait_for(
-        [&](const RecordingHandler&) { return client->stats().replays_requested == 1; }));
+    // Wait until the endpoint has read and dropped the request, so that enabling replay later
+    // cannot answer it after all.
+    EXPECT_TRUE(handler.wait_for([&](const RecordingHandler&) {
+        return client->stats().replays_requested == 1 && pub.replays_ignored() == 1;
+    }));
     return client;
 }
 
@@ -116,8 +119,8 @@ TEST(StreamGuarantees, AReconnectCheckThatTimesOutAnnouncesLostContinuity) {
     auto client = start_client(pub, handler, live_start(pub));
     publish_n(pub, 3);
     ASSERT_TRUE(handler.wait_for_batches(3));
+    pub.set_replay_enabled(false);  // before the new engine binds: its check goes unanswered
     replace_engine(pub, handler);
-    pub.set_replay_enabled(false);
     pub.drop_live({0, 1, 2, 3, 4, 5});
     publish_n(pub, 10, /*incarnation=*/1);
     ASSERT_TRUE(handler.wait_for_batches(7));

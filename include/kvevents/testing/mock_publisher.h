@@ -87,6 +87,8 @@ public:
 
     /// Replay requests served so far.
     std::size_t replays_served() const;
+    /// Well-formed replay requests read while replay was disabled, and dropped.
+    std::size_t replays_ignored() const;
 
 private:
     struct Impl;
