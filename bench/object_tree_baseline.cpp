@@ -40,28 +40,28 @@ void set_stored(BlockStored& ev, std::string_view key, const msgpack::object& v)
     else if (key == "token_ids")
         ev.token_ids = v.as<std::vector<std::int64_t>>();
     else if (key == "block_size")
-        ev.block_size = opt<std::int64_t>(v);
+        ev.block_size = opt<std::int32_t>(v);
     else if (key == "lora_id")
         ev.lora_id = opt<std::int64_t>(v);
     else if (key == "medium")
-        ev.medium = opt<std::string>(v);
-    else if (key == "lora_name")
-        ev.lora_name = opt<std::string>(v);
+        ev.set_medium(opt<std::string>(v));
+    else if (key == "lora_name" && !v.is_nil())
+        ev.extras.ensure().lora_name = v.as<std::string>();
     else if (key == "group_idx")
-        ev.group_idx = opt<std::int64_t>(v);
+        ev.group_idx = opt<std::int16_t>(v);
     else if (key == "kv_cache_spec_kind")
-        ev.kv_cache_spec_kind = opt<std::string>(v);
-    else if (key == "kv_cache_spec_sliding_window")
-        ev.kv_cache_spec_sliding_window = opt<std::int64_t>(v);
+        ev.set_kv_cache_spec_kind(opt<std::string>(v));
+    else if (key == "kv_cache_spec_sliding_window" && !v.is_nil())
+        ev.extras.ensure().kv_cache_spec_sliding_window = v.as<std::int64_t>();
 }
 
 void set_removed(BlockRemoved& ev, std::string_view key, const msgpack::object& v) {
     if (key == "block_hashes")
         ev.block_hashes = to_hashes(v);
     else if (key == "medium")
-        ev.medium = opt<std::string>(v);
+        ev.set_medium(opt<std::string>(v));
     else if (key == "group_idx")
-        ev.group_idx = opt<std::int64_t>(v);
+        ev.group_idx = opt<std::int16_t>(v);
 }
 
 constexpr const char* kStoredOrder[] = {

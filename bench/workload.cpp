@@ -21,16 +21,16 @@ EventBatch realistic_batch(std::uint64_t salt) {
             for (int t = 0; t < kBlockSize; ++t) ev.token_ids.push_back(next_token++ % 150000);
         }
         ev.block_size = kBlockSize;
-        ev.medium = "GPU";
+        ev.set_medium("GPU");
         ev.group_idx = 0;
-        ev.kv_cache_spec_kind = "full_attention";
+        ev.set_kv_cache_spec_kind("full_attention");
         batch.events.emplace_back(std::move(ev));
     }
     for (int r = 0; r < kRemoves; ++r) {
         BlockRemoved ev;
         ev.block_hashes.push_back(
             BlockHash::from_unsigned(next_hash - static_cast<std::uint64_t>(r)));
-        ev.medium = "GPU";
+        ev.set_medium("GPU");
         ev.group_idx = 0;
         batch.events.emplace_back(std::move(ev));
     }

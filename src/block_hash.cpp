@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -9,58 +10,119 @@
 
 namespace kvevents {
 
+struct BlockHash::LongDigest {
+    std::array<std::uint8_t, kMaxDigestSize> bytes;
+    std::uint8_t size;
+};
+
+namespace {
+
+std::uint64_t big_endian_tail(const std::uint8_t* data, std::size_t size) {
+    std::uint64_t key = 0;
+    for (std::size_t i = size > 8 ? size - 8 : 0; i < size; ++i) {
+        key = (key << 8) | data[i];
+    }
+    return key;
+}
+
+}  // namespace
+
+std::size_t BlockHash::long_digest_heap_bytes() {
+    return sizeof(LongDigest);
+}
+
 BlockHash BlockHash::from_digest(const std::uint8_t* data, std::size_t size) {
     if (size == 0 || size > kMaxDigestSize) {
         throw std::invalid_argument("BlockHash digest must be 1 to 32 bytes, got " +
                                     std::to_string(size));
     }
     BlockHash h;
-    h.kind_ = Kind::kDigest;
-    h.size_ = static_cast<std::uint8_t>(size);
-    std::memcpy(h.bytes_.data(), data, size);
-    h.bits_ = 0;
-    // Cache the routing key: the last 8 bytes, big-endian, as vLLM's int mode computes it.
-    for (std::size_t i = size > 8 ? size - 8 : 0; i < size; ++i) {
-        h.bits_ = (h.bits_ << 8) | data[i];
+    if (size <= 8) {
+        std::memcpy(&h.bits_, data, size);
+        h.tag_ = kShortDigestTag + size - 1;
+        return h;
     }
+    auto* digest = new LongDigest;
+    std::memcpy(digest->bytes.data(), data, size);
+    digest->size = static_cast<std::uint8_t>(size);
+    h.bits_ = big_endian_tail(data, size);  // cached: the routing key is read far more often
+    h.tag_ = reinterpret_cast<std::uintptr_t>(digest);
     return h;
 }
 
+BlockHash::BlockHash(const BlockHash& other) : bits_(other.bits_), tag_(other.tag_) {
+    if (other.is_long_digest()) {
+        tag_ = reinterpret_cast<std::uintptr_t>(new LongDigest(*other.long_digest()));
+    }
+}
+
+BlockHash& BlockHash::operator=(const BlockHash& other) {
+    if (this != &other) {
+        BlockHash copy(other);
+        *this = std::move(copy);
+    }
+    return *this;
+}
+
+BlockHash& BlockHash::operator=(BlockHash&& other) noexcept {
+    if (this != &other) {
+        release();
+        bits_ = other.bits_;
+        tag_ = other.tag_;
+        other.tag_ = kUnsignedTag;
+    }
+    return *this;
+}
+
+void BlockHash::release() noexcept {
+    if (is_long_digest()) {
+        delete long_digest();
+        tag_ = kUnsignedTag;
+    }
+}
+
 std::uint64_t BlockHash::to_u64() const {
-    return bits_;
+    if (is_integer() || is_long_digest())
+        return bits_;
+    return big_endian_tail(digest_data(), digest_size());
+}
+
+const std::uint8_t* BlockHash::digest_data() const {
+    if (is_long_digest())
+        return long_digest()->bytes.data();
+    return reinterpret_cast<const std::uint8_t*>(&bits_);
+}
+
+std::size_t BlockHash::digest_size() const {
+    if (is_long_digest())
+        return long_digest()->size;
+    return is_digest() ? static_cast<std::size_t>(tag_ - kShortDigestTag + 1) : 0;
 }
 
 std::string BlockHash::to_string() const {
     if (is_integer()) {
-        return negative_ ? std::to_string(static_cast<std::int64_t>(bits_)) : std::to_string(bits_);
+        return is_negative() ? std::to_string(static_cast<std::int64_t>(bits_))
+                             : std::to_string(bits_);
     }
     std::string out;
-    detail::append_hex(out, bytes_.data(), size_);
+    detail::append_hex(out, digest_data(), digest_size());
     return out;
 }
 
 bool operator==(const BlockHash& a, const BlockHash& b) {
-    if (a.kind_ != b.kind_)
-        return false;
-    if (a.is_integer())
-        return a.bits_ == b.bits_;
-    return a.size_ == b.size_ && std::memcmp(a.bytes_.data(), b.bytes_.data(), a.size_) == 0;
+    if (a.is_integer() || b.is_integer())
+        return a.is_integer() == b.is_integer() && a.bits_ == b.bits_;
+    const std::size_t size = a.digest_size();
+    return size == b.digest_size() && std::memcmp(a.digest_data(), b.digest_data(), size) == 0;
 }
 
 bool operator<(const BlockHash& a, const BlockHash& b) {
-    if (a.kind_ != b.kind_)
+    if (a.is_integer() != b.is_integer())
         return a.is_integer();
     if (a.is_integer())
         return a.bits_ < b.bits_;
-    return std::lexicographical_compare(a.bytes_.begin(), a.bytes_.begin() + a.size_,
-                                        b.bytes_.begin(), b.bytes_.begin() + b.size_);
-}
-
-std::size_t BlockHash::hash_value() const {
-    // The key is already a well-mixed hash; fold in the kind so a digest and an integer with the
-    // same low bits do not always collide.
-    const std::uint64_t mixed = bits_ ^ (is_digest() ? 0x9e3779b97f4a7c15ULL : 0);
-    return static_cast<std::size_t>(mixed);
+    return std::lexicographical_compare(a.digest_data(), a.digest_data() + a.digest_size(),
+                                        b.digest_data(), b.digest_data() + b.digest_size());
 }
 
 }  // namespace kvevents

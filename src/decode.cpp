@@ -2,6 +2,7 @@
 #include <charconv>
 #include <cstdint>
 #include <limits>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,6 +41,10 @@ const char* to_string(DecodeErrc code) {
             return "bad hash";
         case DecodeErrc::kOutOfRange:
             return "out of range";
+        case DecodeErrc::kTooLarge:
+            return "too large";
+        case DecodeErrc::kOutOfMemory:
+            return "out of memory";
     }
     return "unknown";
 }
@@ -177,7 +182,14 @@ public:
                  std::size_t size,
                  const DecodeLimits& limits,
                  DecodeResult& out)
-        : reader_(data, size), limits_(limits), out_(out) {}
+        : reader_(data, size), limits_(limits), out_(out), budget_(heap_budget(size, limits)) {}
+
+    static std::size_t heap_budget(std::size_t size, const DecodeLimits& limits) {
+        const std::size_t max = std::numeric_limits<std::size_t>::max();
+        const std::size_t factor = limits.heap_per_payload_byte;
+        const std::size_t scaled = factor != 0 && size > max / factor ? max : size * factor;
+        return scaled > max - limits.heap_allowance ? max : scaled + limits.heap_allowance;
+    }
 
     void run() {
         try {
@@ -192,6 +204,46 @@ public:
     }
 
 private:
+    // Every heap allocation the decode makes is charged here first, and charges are never given
+    // back, so the sum of live allocations cannot pass the budget whatever the payload declares.
+    void charge(const MsgpackReader& r, std::size_t bytes) {
+        if (bytes > budget_ - charged_) {
+            r.fail(DecodeErrc::kTooLarge,
+                   "decoding would take over " + std::to_string(budget_) + " bytes of heap (" +
+                       std::to_string(limits_.heap_per_payload_byte) + " per payload byte + " +
+                       std::to_string(limits_.heap_allowance) + ")");
+        }
+        charged_ += bytes;
+    }
+
+    // std::string keeps up to 15 bytes inline (libstdc++ and libc++ alike).
+    void charge_text(const MsgpackReader& r, std::size_t length) {
+        if (length > 15)
+            charge(r, length + 1);
+    }
+
+    template <class T>
+    void reserve_charged(const MsgpackReader& r, std::vector<T>& v, std::size_t count) {
+        if (count > v.capacity()) {
+            charge(r, count * sizeof(T));
+            v.reserve(count);
+        }
+    }
+
+    // Room for one more element, charged as the vector's growth would allocate it.
+    template <class T>
+    void make_room(const MsgpackReader& r, std::vector<T>& v) {
+        if (v.size() == v.capacity())
+            reserve_charged(r, v, std::max<std::size_t>(1, v.capacity() * 2));
+    }
+
+    template <class T>
+    T& extras_of(const MsgpackReader& r, Extras<T>& extras) {
+        if (!extras)
+            charge(r, sizeof(T));
+        return extras.ensure();
+    }
+
     DecodeError make_error(const ReaderError& e, std::optional<std::size_t> event_index) const {
         DecodeError err;
         err.code = e.code;
@@ -281,9 +333,11 @@ private:
         // The smallest event that is kept, ["BlockStored",[]], takes 14 bytes: reserving by that
         // keeps a payload of tiny junk events from reserving 680 bytes per byte.
         constexpr std::size_t kSmallestKeptEvent = 14;
-        out_.batch.events.reserve(
-            std::min<std::size_t>(count, reader_.remaining() / kSmallestKeptEvent));
+        auto& events = out_.batch.events;
+        reserve_charged(reader_, events,
+                        std::min<std::size_t>(count, reader_.remaining() / kSmallestKeptEvent));
         for (std::uint32_t i = 0; i < count; ++i) {
+            make_room(reader_, events);
             // Decode in place; only when an event is bad, step over it from its start, so
             // one malformed event costs its own slot and its valid siblings are kept. An
             // event that cannot even be stepped over leaves the rest unreadable: fatal.
@@ -291,7 +345,9 @@ private:
             try {
                 decode_event(reader_);
             } catch (const ReaderError& e) {
-                DecodeError error = make_error(e, i);
+                if (e.code == DecodeErrc::kTooLarge)
+                    throw;  // the budget is spent: nothing after this can be decoded
+                ++out_.malformed_events;
                 reader_ = event_start;
                 try {
                     reader_.skip(limits_.max_depth);
@@ -301,7 +357,8 @@ private:
                                       "event " + std::to_string(i) +
                                           " cannot be stepped over: " + structural.detail};
                 }
-                out_.event_errors.push_back(std::move(error));
+                if (out_.event_errors.size() < DecodeResult::kMaxEventErrorsKept)
+                    out_.event_errors.push_back(make_error(e, i));
             }
         }
         set_field("");
@@ -335,6 +392,8 @@ private:
         auto& tags = out_.unknown_tags;
         if (tags.size() < kMaxUnknownTagsKept &&
             std::find(tags.begin(), tags.end(), tag) == tags.end()) {
+            reserve_charged(reader_, tags, kMaxUnknownTagsKept);
+            charge_text(reader_, tag.size());
             tags.emplace_back(tag);
         }
     }
@@ -476,43 +535,96 @@ private:
                 read_token_ids(r, ev);
                 break;
             case kStoredBlockSize:
-                ev.block_size = read_optional_int(r);
+                ev.block_size = read_optional_narrow<std::int32_t>(r);
                 break;
             case kStoredLoraId:
                 ev.lora_id = read_optional_int(r);
                 break;
             case kStoredMedium:
-                read_optional_string(r, ev.medium);
-                break;
-            case kStoredLoraName:
-                read_optional_string(r, ev.lora_name);
-                break;
-            case kStoredExtraKeys:
-                read_extra_keys(r, ev.extra_keys);
+                read_named_code(r, ev.medium, medium_from_name, ev.extras,
+                                &BlockStoredExtras::medium_name);
                 break;
             case kStoredGroupIdx:
-                ev.group_idx = read_optional_int(r);
+                ev.group_idx = read_optional_narrow<std::int16_t>(r);
                 break;
             case kStoredSpecKind:
-                read_optional_string(r, ev.kv_cache_spec_kind);
-                break;
-            case kStoredSlidingWindow:
-                ev.kv_cache_spec_sliding_window = read_optional_int(r);
-                break;
-            case kStoredLocality:
-                read_optional_string(r, ev.locality);
-                break;
-            case kStoredOwnership:
-                ev.ownership = read_optional_value(r);
-                break;
-            case kStoredSessionId:
-                ev.session_id = read_optional_value(r);
-                break;
-            case kStoredCacheSalt:
-                read_optional_string(r, ev.cache_salt);
+                read_named_code(r, ev.kv_cache_spec_kind, cache_spec_kind_from_name, ev.extras,
+                                &BlockStoredExtras::kv_cache_spec_kind_name);
                 break;
             default:
-                keep_unknown(r, key, ev.other_fields);
+                read_stored_extra(r, id, key, ev.extras);
+                break;
+        }
+    }
+
+    // The rarely sent fields: a nil or absent one allocates nothing.
+    void read_stored_extra(MsgpackReader& r,
+                           int id,
+                           std::string_view key,
+                           Extras<BlockStoredExtras>& extras) {
+        if (key.empty() && id == kStoredUnknown) {
+            r.skip(limits_.max_depth);  // extra positional elements have no name to keep
+            return;
+        }
+        if (r.try_read_nil()) {
+            if (extras)
+                clear_stored_extra(id, *extras);
+            return;
+        }
+        BlockStoredExtras& x = extras_of(r, extras);
+        switch (id) {
+            case kStoredLoraName:
+                read_string(r, x.lora_name);
+                break;
+            case kStoredExtraKeys:
+                read_extra_keys(r, x.extra_keys);
+                break;
+            case kStoredSlidingWindow:
+                x.kv_cache_spec_sliding_window = read_optional_int(r);
+                break;
+            case kStoredLocality:
+                read_string(r, x.locality);
+                break;
+            case kStoredOwnership:
+                x.ownership = read_value(r, 0);
+                break;
+            case kStoredSessionId:
+                x.session_id = read_value(r, 0);
+                break;
+            case kStoredCacheSalt:
+                read_string(r, x.cache_salt);
+                break;
+            default:
+                keep_unknown(r, key, x.other_fields);
+                break;
+        }
+    }
+
+    // A nil sent again for a field set earlier in the same event (a repeated map key) clears it.
+    static void clear_stored_extra(int id, BlockStoredExtras& x) {
+        switch (id) {
+            case kStoredLoraName:
+                x.lora_name.reset();
+                break;
+            case kStoredExtraKeys:
+                x.extra_keys.reset();
+                break;
+            case kStoredSlidingWindow:
+                x.kv_cache_spec_sliding_window.reset();
+                break;
+            case kStoredLocality:
+                x.locality.reset();
+                break;
+            case kStoredOwnership:
+                x.ownership.reset();
+                break;
+            case kStoredSessionId:
+                x.session_id.reset();
+                break;
+            case kStoredCacheSalt:
+                x.cache_salt.reset();
+                break;
+            default:
                 break;
         }
     }
@@ -524,35 +636,54 @@ private:
                 read_hash_list(r, ev.block_hashes);
                 break;
             case kRemovedMedium:
-                read_optional_string(r, ev.medium);
+                read_named_code(r, ev.medium, medium_from_name, ev.extras,
+                                &BlockRemovedExtras::medium_name);
                 break;
             case kRemovedGroupIdx:
-                ev.group_idx = read_optional_int(r);
-                break;
-            case kRemovedLocality:
-                read_optional_string(r, ev.locality);
-                break;
-            case kRemovedOwnership:
-                ev.ownership = read_optional_value(r);
+                ev.group_idx = read_optional_narrow<std::int16_t>(r);
                 break;
             default:
-                keep_unknown(r, key, ev.other_fields);
+                read_removed_extra(r, id, key, ev.extras);
                 break;
         }
     }
 
-    // Unknown map keys are kept by name; extra positional elements (no name) are skipped, as
-    // msgspec does for array-like structs.
-    void keep_unknown(MsgpackReader& r, std::string_view key, std::vector<NamedValue>& fields) {
-        if (key.empty()) {
+    void read_removed_extra(MsgpackReader& r,
+                            int id,
+                            std::string_view key,
+                            Extras<BlockRemovedExtras>& extras) {
+        if (key.empty() && id == kRemovedUnknown) {
             r.skip(limits_.max_depth);
             return;
         }
-        set_field("unknown key");
-        NamedValue nv{std::string(key), read_value(r, 0)};
-        if (!nv.value.is_nil()) {
-            fields.push_back(std::move(nv));
+        if (r.try_read_nil()) {
+            if (extras && id == kRemovedLocality)
+                extras->locality.reset();
+            if (extras && id == kRemovedOwnership)
+                extras->ownership.reset();
+            return;
         }
+        BlockRemovedExtras& x = extras_of(r, extras);
+        switch (id) {
+            case kRemovedLocality:
+                read_string(r, x.locality);
+                break;
+            case kRemovedOwnership:
+                x.ownership = read_value(r, 0);
+                break;
+            default:
+                keep_unknown(r, key, x.other_fields);
+                break;
+        }
+    }
+
+    // Unknown map keys are kept by name (extra positional elements, which have none, are skipped
+    // as msgspec does for array-like structs).
+    void keep_unknown(MsgpackReader& r, std::string_view key, std::vector<NamedValue>& fields) {
+        set_field("unknown key");
+        make_room(r, fields);
+        charge_text(r, key.size());
+        fields.push_back(NamedValue{std::string(key), read_value(r, 0)});
     }
 
     void read_stored_metadata(MsgpackReader& r, BlockStored& ev) {
@@ -561,12 +692,9 @@ private:
         for (std::uint32_t i = 0; i < size; ++i) {
             set_field("metadata key");
             const std::string_view key = r.read_string();
-            if (key == "cache_salt") {
-                set_field("cache_salt");
-                read_optional_string(r, ev.cache_salt);
-            } else {
-                keep_unknown(r, key, ev.other_fields);
-            }
+            set_field("cache_salt");
+            read_stored_extra(r, key == "cache_salt" ? kStoredCacheSalt : kStoredUnknown, key,
+                              ev.extras);
         }
     }
 
@@ -586,6 +714,8 @@ private:
                                              " bytes, expected 1 to " +
                                              std::to_string(BlockHash::kMaxDigestSize));
         }
+        if (digest.size() > 8)
+            charge(r, BlockHash::long_digest_heap_bytes());
         return BlockHash::from_digest(reinterpret_cast<const std::uint8_t*>(digest.data()),
                                       digest.size());
     }
@@ -594,7 +724,7 @@ private:
         const char* name = field_;
         const std::uint32_t count = r.read_array_header();
         hashes.clear();
-        hashes.reserve(bounded_reserve(count, r));
+        reserve_charged(r, hashes, bounded_reserve(count, r));
         for (std::uint32_t i = 0; i < count; ++i) {
             set_field(name, i);
             hashes.emplace_back(read_hash(r));
@@ -622,28 +752,56 @@ private:
         return to_int64(r.read_int(), at);
     }
 
-    // Assigns in place: medium and spec kind come in every event, and a temporary optional
-    // string costs a construction and a move each time.
-    static void read_optional_string(MsgpackReader& r, std::optional<std::string>& out) {
+    template <class Narrow>
+    static std::optional<Narrow> read_optional_narrow(MsgpackReader& r) {
+        const std::size_t at = r.offset();
+        const std::optional<std::int64_t> wide = read_optional_int(r);
+        if (!wide)
+            return std::nullopt;
+        if (*wide < std::numeric_limits<Narrow>::min() ||
+            *wide > std::numeric_limits<Narrow>::max()) {
+            throw ReaderError{DecodeErrc::kOutOfRange, at,
+                              std::to_string(*wide) + " does not fit in " +
+                                  (sizeof(Narrow) == 2 ? "int16" : "int32")};
+        }
+        return static_cast<Narrow>(*wide);
+    }
+
+    std::string_view read_text(MsgpackReader& r) {
+        if (r.peek_type() != WireType::kString) {
+            r.fail_type("str or nil");
+        }
+        const std::string_view text = r.read_string();
+        charge_text(r, text.size());
+        return text;
+    }
+
+    void read_string(MsgpackReader& r, std::optional<std::string>& out) {
+        const std::string_view text = read_text(r);
+        out.emplace(text);
+    }
+
+    // A known name becomes its code; any other is kept whole in the extras.
+    template <class Code, class ExtrasT>
+    void read_named_code(MsgpackReader& r,
+                         Code& code,
+                         Code (*from_name)(std::string_view),
+                         Extras<ExtrasT>& extras,
+                         std::string ExtrasT::*other_text) {
         if (r.try_read_nil()) {
-            out.reset();
+            code = Code::kUnset;
             return;
         }
         if (r.peek_type() != WireType::kString) {
             r.fail_type("str or nil");
         }
         const std::string_view text = r.read_string();
-        if (out) {
-            out->assign(text.data(), text.size());
-        } else {
-            out.emplace(text);
+        code = from_name(text);
+        if (code == Code::kOther) {
+            ExtrasT& x = extras_of(r, extras);
+            charge_text(r, text.size());
+            (x.*other_text).assign(text.data(), text.size());
         }
-    }
-
-    std::optional<Value> read_optional_value(MsgpackReader& r) {
-        if (r.try_read_nil())
-            return std::nullopt;
-        return read_value(r, 0);
     }
 
     Value read_value(MsgpackReader& r, std::size_t depth) {
@@ -667,12 +825,15 @@ private:
                 v.float_value = r.read_number();
                 break;
             case WireType::kString:
-                v = Value::string(std::string(r.read_string()));
+                v = Value::string(std::string(read_text(r)));
                 break;
-            case WireType::kBinary:
+            case WireType::kBinary: {
                 v.kind = Value::Kind::kBytes;
-                v.text = std::string(r.read_binary());
+                const std::string_view bytes = r.read_binary();
+                charge_text(r, bytes.size());
+                v.text = std::string(bytes);
                 break;
+            }
             case WireType::kArray:
             case WireType::kMap: {
                 if (depth >= limits_.max_depth) {
@@ -683,7 +844,9 @@ private:
                 const std::uint64_t count = is_map ? std::uint64_t{r.read_map_header()} * 2
                                                    : std::uint64_t{r.read_array_header()};
                 v.kind = is_map ? Value::Kind::kMap : Value::Kind::kArray;
-                v.items.reserve(std::min<std::uint64_t>(count, r.remaining()));
+                reserve_charged(
+                    r, v.items,
+                    static_cast<std::size_t>(std::min<std::uint64_t>(count, r.remaining())));
                 for (std::uint64_t i = 0; i < count; ++i) {
                     v.items.push_back(read_value(r, depth + 1));
                 }
@@ -703,7 +866,7 @@ private:
             return;
         const std::uint32_t count = r.read_array_header();
         std::vector<ExtraKeyEntry> entries;
-        entries.reserve(bounded_reserve(count, r));
+        reserve_charged(r, entries, bounded_reserve(count, r));
         for (std::uint32_t i = 0; i < count; ++i) {
             set_field("extra_keys", i);
             if (r.try_read_nil()) {
@@ -722,9 +885,11 @@ private:
 
     void read_token_ids(MsgpackReader& r, BlockStored& ev) {
         ev.token_ids.clear();
-        ev.token_id_pair_seconds.clear();
-        ev.token_id_strings.clear();
         ev.token_id_form = TokenIdForm::kPlain;
+        if (ev.extras) {
+            ev.extras->token_id_pair_seconds.clear();
+            ev.extras->token_id_strings.clear();
+        }
         if (r.try_read_nil())
             return;
         const std::uint32_t count = r.read_array_header();
@@ -733,27 +898,30 @@ private:
         const WireType first = r.peek_type();
         if (first == WireType::kArray) {
             ev.token_id_form = TokenIdForm::kBigram;
-            ev.token_ids.reserve(bounded_reserve(count, r));
-            ev.token_id_pair_seconds.reserve(bounded_reserve(count, r));
+            auto& seconds = extras_of(r, ev.extras).token_id_pair_seconds;
+            // Each pair takes at least 3 bytes.
+            reserve_charged(r, ev.token_ids, count);
+            reserve_charged(r, seconds, count);
             for (std::uint32_t i = 0; i < count; ++i) {
                 set_field("token_ids", i);
                 if (r.read_array_header() != 2) {
                     r.fail(DecodeErrc::kWrongType, "expected a pair [int, int]");
                 }
                 ev.token_ids.push_back(read_token(r));
-                ev.token_id_pair_seconds.push_back(read_token(r));
+                seconds.push_back(read_token(r));
             }
         } else {
-            ev.token_ids.resize(count);  // count is bounded by the bytes left
+            charge(r, std::size_t{count} * sizeof(std::int64_t));  // count <= the bytes left
+            ev.token_ids.resize(count);
             const std::size_t done = r.read_uint_run(ev.token_ids.data(), count);
             ev.token_ids.resize(done);
             for (std::size_t i = done; i < count; ++i) {
                 set_field("token_ids", i);
                 if (ev.token_id_form == TokenIdForm::kPlain && r.peek_type() == WireType::kString) {
-                    switch_to_string_tokens(ev);
+                    switch_to_string_tokens(r, ev, count);
                 }
                 if (ev.token_id_form == TokenIdForm::kString) {
-                    ev.token_id_strings.push_back(read_token_text(r));
+                    ev.extras->token_id_strings.push_back(read_token_text(r));
                 } else {
                     ev.token_ids.push_back(read_token(r));
                 }
@@ -762,11 +930,13 @@ private:
         set_field("token_ids");
     }
 
-    static void switch_to_string_tokens(BlockStored& ev) {
+    void switch_to_string_tokens(const MsgpackReader& r, BlockStored& ev, std::size_t count) {
         ev.token_id_form = TokenIdForm::kString;
-        ev.token_id_strings.reserve(ev.token_ids.capacity());
+        auto& strings = extras_of(r, ev.extras).token_id_strings;
+        reserve_charged(r, strings, count);
         for (const std::int64_t id : ev.token_ids) {
-            ev.token_id_strings.push_back(std::to_string(id));
+            strings.push_back(std::to_string(id));
+            charge_text(r, strings.back().size());  // charged after: 20 bytes at most
         }
         ev.token_ids.clear();
     }
@@ -776,16 +946,20 @@ private:
         return to_int64(r.read_int(), at);
     }
 
-    static std::string read_token_text(MsgpackReader& r) {
+    std::string read_token_text(MsgpackReader& r) {
         if (r.peek_type() == WireType::kString) {
-            return std::string(r.read_string());
+            return std::string(read_text(r));
         }
-        return std::to_string(read_token(r));
+        std::string text = std::to_string(read_token(r));
+        charge_text(r, text.size());
+        return text;
     }
 
     MsgpackReader reader_;
     const DecodeLimits& limits_;
     DecodeResult& out_;
+    const std::size_t budget_;
+    std::size_t charged_ = 0;
     const char* field_ = "";
     std::size_t index_ = kNoIndex;
 };
@@ -799,9 +973,15 @@ DecodeResult decode_batch(const void* data, std::size_t size, const DecodeLimits
         return result;
     }
     static const std::uint8_t kEmpty = 0;
-    BatchDecoder decoder(data ? static_cast<const std::uint8_t*>(data) : &kEmpty, size, limits,
-                         result);
-    decoder.run();
+    try {
+        BatchDecoder decoder(data ? static_cast<const std::uint8_t*>(data) : &kEmpty, size, limits,
+                             result);
+        decoder.run();
+    } catch (const std::bad_alloc&) {
+        result = DecodeResult{};  // frees what was decoded, so the error itself can be built
+        result.fatal =
+            DecodeError{DecodeErrc::kOutOfMemory, 0, std::nullopt, "", "allocation failed"};
+    }
     return result;
 }
 

@@ -37,9 +37,9 @@ BlockStored DemoWorkload::store() {
         cached_.push_back(parent);
     }
     ev.block_size = kBlockSize;
-    ev.medium = "GPU";
+    ev.set_medium("GPU");
     ev.group_idx = 0;
-    ev.kv_cache_spec_kind = "full_attention";
+    ev.set_kv_cache_spec_kind("full_attention");
     return ev;
 }
 
@@ -52,7 +52,7 @@ BlockRemoved DemoWorkload::evict() {
         ev.block_hashes.push_back(BlockHash::from_unsigned(cached_[victim]));
         cached_.erase(cached_.begin() + static_cast<std::ptrdiff_t>(victim));
     }
-    ev.medium = "GPU";
+    ev.set_medium("GPU");
     ev.group_idx = 0;
     return ev;
 }

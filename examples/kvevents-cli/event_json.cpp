@@ -23,7 +23,7 @@ template <class T>
 void write_optional(JsonWriter& out, const std::optional<T>& v) {
     if (!v) {
         out.null();
-    } else if constexpr (std::is_same_v<T, std::string>) {
+    } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
         out.string(*v);
     } else if constexpr (std::is_same_v<T, BlockHash>) {
         write_hash(out, *v);
@@ -32,6 +32,14 @@ void write_optional(JsonWriter& out, const std::optional<T>& v) {
     } else {
         out.number(static_cast<std::int64_t>(*v));
     }
+}
+
+// A named code as the publisher sent it: null when unset.
+template <class Code>
+std::optional<std::string_view> sent_name(Code code, std::string_view name) {
+    if (code == Code::kUnset)
+        return std::nullopt;
+    return name;
 }
 
 void write_token_ids(JsonWriter& out, const BlockStored& ev) {
@@ -44,12 +52,12 @@ void write_token_ids(JsonWriter& out, const BlockStored& ev) {
             for (std::size_t i = 0; i < ev.token_ids.size(); ++i) {
                 out.begin_array();
                 out.number(ev.token_ids[i]);
-                out.number(ev.token_id_pair_seconds[i]);
+                out.number(ev.extras.or_empty().token_id_pair_seconds[i]);
                 out.end_array();
             }
             break;
         case TokenIdForm::kString:
-            for (const std::string& t : ev.token_id_strings) out.string(t);
+            for (const std::string& t : ev.extras.or_empty().token_id_strings) out.string(t);
             break;
     }
     out.end_array();
@@ -195,29 +203,32 @@ void write_event_json(JsonWriter& out,
                        out.key("lora_id");
                        write_optional(out, ev.lora_id);
                        out.key("medium");
-                       write_optional(out, ev.medium);
+                       write_optional(out, sent_name(ev.medium, ev.medium_name()));
+                       const BlockStoredExtras& x = ev.extras.or_empty();
                        ExtraWriter extra(out);
-                       extra.field("lora_name", ev.lora_name);
-                       extra.extra_keys(ev.extra_keys);
+                       extra.field("lora_name", x.lora_name);
+                       extra.extra_keys(x.extra_keys);
                        extra.field("group_idx", ev.group_idx);
-                       extra.field("kv_cache_spec_kind", ev.kv_cache_spec_kind);
-                       extra.field("kv_cache_spec_sliding_window", ev.kv_cache_spec_sliding_window);
-                       extra.field("locality", ev.locality);
-                       extra.field("ownership", ev.ownership);
-                       extra.field("session_id", ev.session_id);
-                       extra.field("cache_salt", ev.cache_salt);
-                       extra.others(ev.other_fields);
+                       extra.field("kv_cache_spec_kind",
+                                   sent_name(ev.kv_cache_spec_kind, ev.kv_cache_spec_kind_name()));
+                       extra.field("kv_cache_spec_sliding_window", x.kv_cache_spec_sliding_window);
+                       extra.field("locality", x.locality);
+                       extra.field("ownership", x.ownership);
+                       extra.field("session_id", x.session_id);
+                       extra.field("cache_salt", x.cache_salt);
+                       extra.others(x.other_fields);
                    },
                    [&](const BlockRemoved& ev) {
                        out.key("block_hashes");
                        write_hashes(out, ev.block_hashes);
                        out.key("medium");
-                       write_optional(out, ev.medium);
+                       write_optional(out, sent_name(ev.medium, ev.medium_name()));
+                       const BlockRemovedExtras& x = ev.extras.or_empty();
                        ExtraWriter extra(out);
                        extra.field("group_idx", ev.group_idx);
-                       extra.field("locality", ev.locality);
-                       extra.field("ownership", ev.ownership);
-                       extra.others(ev.other_fields);
+                       extra.field("locality", x.locality);
+                       extra.field("ownership", x.ownership);
+                       extra.others(x.other_fields);
                    },
                    [&](const AllBlocksCleared&) {},
                },

@@ -31,20 +31,20 @@ void StreamPrinter::write_text_event(const ReceivedBatch& batch, std::size_t ind
                            out_ << " first=" << ev.block_hashes.front().to_string();
                        }
                        const std::size_t tokens = ev.token_id_form == TokenIdForm::kString
-                                                      ? ev.token_id_strings.size()
+                                                      ? ev.extras.or_empty().token_id_strings.size()
                                                       : ev.token_ids.size();
                        out_ << " tokens=" << tokens;
                        if (ev.parent_block_hash) {
                            out_ << " parent=" << ev.parent_block_hash->to_string();
                        }
-                       out_ << " medium=" << ev.medium.value_or("-");
+                       out_ << " medium=" << (ev.medium == Medium::kUnset ? "-" : ev.medium_name());
                    },
                    [&](const BlockRemoved& ev) {
                        out_ << " hashes=" << ev.block_hashes.size();
                        if (!ev.block_hashes.empty()) {
                            out_ << " first=" << ev.block_hashes.front().to_string();
                        }
-                       out_ << " medium=" << ev.medium.value_or("-");
+                       out_ << " medium=" << (ev.medium == Medium::kUnset ? "-" : ev.medium_name());
                    },
                    [&](const AllBlocksCleared&) {},
                },

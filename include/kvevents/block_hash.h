@@ -22,6 +22,13 @@ public:
     enum class Kind : std::uint8_t { kInteger, kDigest };
 
     BlockHash() = default;
+    BlockHash(const BlockHash& other);
+    BlockHash(BlockHash&& other) noexcept : bits_(other.bits_), tag_(other.tag_) {
+        other.tag_ = kUnsignedTag;
+    }
+    BlockHash& operator=(const BlockHash& other);
+    BlockHash& operator=(BlockHash&& other) noexcept;
+    ~BlockHash() { release(); }
 
     static BlockHash from_unsigned(std::uint64_t value) {
         BlockHash h;
@@ -31,26 +38,26 @@ public:
     static BlockHash from_signed(std::int64_t value) {
         BlockHash h;
         h.bits_ = static_cast<std::uint64_t>(value);
-        h.negative_ = value < 0;
+        h.tag_ = value < 0 ? kNegativeTag : kUnsignedTag;
         return h;
     }
     /// Throws std::invalid_argument when size is 0 or above kMaxDigestSize.
     static BlockHash from_digest(const std::uint8_t* data, std::size_t size);
 
-    Kind kind() const { return kind_; }
-    bool is_integer() const { return kind_ == Kind::kInteger; }
-    bool is_digest() const { return kind_ == Kind::kDigest; }
+    Kind kind() const { return is_digest() ? Kind::kDigest : Kind::kInteger; }
+    bool is_integer() const { return tag_ <= kNegativeTag; }
+    bool is_digest() const { return !is_integer(); }
     /// True for an integer that was sent negative (signed msgpack form with a value below 0).
-    bool is_negative() const { return negative_; }
+    bool is_negative() const { return tag_ == kNegativeTag; }
 
     /// The 64-bit routing key, matching vLLM's int mode for the same block: for integers the
     /// two's-complement bit pattern; for digests the last 8 bytes read big-endian (all bytes when
     /// the digest is shorter than 8).
     std::uint64_t to_u64() const;
 
-    /// Digest bytes (empty for integers).
-    const std::uint8_t* digest_data() const { return bytes_.data(); }
-    std::size_t digest_size() const { return is_digest() ? size_ : 0; }
+    /// Digest bytes (empty for integers); valid while this hash lives unchanged.
+    const std::uint8_t* digest_data() const;
+    std::size_t digest_size() const;
 
     /// Integers in decimal, exactly as sent (negatives keep their sign); digests as lowercase hex.
     std::string to_string() const;
@@ -60,14 +67,28 @@ public:
     /// Integers order before digests; integers by bit pattern, digests bytewise then by length.
     friend bool operator<(const BlockHash& a, const BlockHash& b);
 
-    std::size_t hash_value() const;
+    std::size_t hash_value() const { return static_cast<std::size_t>(to_u64() ^ kind_salt()); }
+
+    /// Heap bytes one digest longer than 8 bytes owns (integers and short digests own none).
+    static std::size_t long_digest_heap_bytes();
 
 private:
-    std::uint64_t bits_ = 0;  // integer bit pattern
-    std::array<std::uint8_t, kMaxDigestSize> bytes_{};
-    std::uint8_t size_ = 0;  // digest length
-    Kind kind_ = Kind::kInteger;
-    bool negative_ = false;
+    struct LongDigest;
+
+    // tag_ is a small code or, for digests longer than 8 bytes, the address of their LongDigest.
+    // Integers and digests of up to 8 bytes (whose bytes bits_ holds, in order) need no heap.
+    static constexpr std::uintptr_t kUnsignedTag = 0;
+    static constexpr std::uintptr_t kNegativeTag = 1;
+    static constexpr std::uintptr_t kShortDigestTag = 2;  // + size - 1, for sizes 1..8
+    static constexpr std::uintptr_t kLastCodeTag = kShortDigestTag + 7;
+
+    bool is_long_digest() const { return tag_ > kLastCodeTag; }
+    const LongDigest* long_digest() const { return reinterpret_cast<const LongDigest*>(tag_); }
+    std::uint64_t kind_salt() const { return is_digest() ? 0x9e3779b97f4a7c15ULL : 0; }
+    void release() noexcept;
+
+    std::uint64_t bits_ = 0;  // integer bit pattern, short digest bytes, or long digest's key
+    std::uintptr_t tag_ = kUnsignedTag;
 };
 
 }  // namespace kvevents

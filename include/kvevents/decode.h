@@ -22,6 +22,8 @@ enum class DecodeErrc : std::uint8_t {
     kTooDeep,             // nesting above DecodeLimits::max_depth
     kBadHash,             // a digest of length 0 or above BlockHash::kMaxDigestSize
     kOutOfRange,          // an integer that does not fit the field
+    kTooLarge,            // decoding would take more memory than DecodeLimits allows
+    kOutOfMemory,         // the allocator failed (std::bad_alloc) while decoding
 };
 
 const char* to_string(DecodeErrc code);
@@ -52,7 +54,10 @@ struct DecodeResult {
     /// Set when the envelope itself could not be read; the batch is then incomplete.
     std::optional<DecodeError> fatal;
     /// Events that were malformed and skipped; their valid siblings are in `batch.events`.
+    std::size_t malformed_events = 0;
+    /// The first kMaxEventErrorsKept of those events' errors (a bound, so junk costs no memory).
     std::vector<DecodeError> event_errors;
+    static constexpr std::size_t kMaxEventErrorsKept = 16;
     /// Events with a tag this version does not know (e.g. a future "BlockInactive"), skipped.
     std::size_t unknown_events = 0;
     std::vector<std::string> unknown_tags;  // distinct, at most 8 kept
@@ -61,14 +66,20 @@ struct DecodeResult {
     bool ok() const { return !fatal && event_errors.empty(); }
 };
 
-/// Bounds that keep a hostile payload from costing more than its own size.
+/// Bounds that keep a hostile payload from costing more than a small multiple of its own size.
 struct DecodeLimits {
     std::size_t max_depth = 32;  // nesting of arrays/maps
+    /// The heap a decode may request: heap_per_payload_byte x payload size + heap_allowance.
+    /// Every allocation is charged before it is made, and a payload that would go past the
+    /// budget fails with kTooLarge. Real batches take under 3x (map events) to 6x (one-hash
+    /// BlockRemoved events in the oldest layout); only crafted input comes near 8x.
+    std::size_t heap_per_payload_byte = 8;
+    std::size_t heap_allowance = 64 * 1024;
 };
 
-/// Decodes one msgpack payload (frame 3 of a live message). Pure and thread-safe; never throws
-/// for bad input. Every allocation is bounded by the bytes actually present, never by a length the
-/// payload declares.
+/// Decodes one msgpack payload (frame 3 of a live message). Pure and thread-safe; never throws.
+/// Its peak heap use stays within the budget DecodeLimits sets, whatever the payload declares;
+/// should the allocator still fail, the result is a kOutOfMemory error.
 DecodeResult decode_batch(const void* data, std::size_t size, const DecodeLimits& limits = {});
 
 }  // namespace kvevents

@@ -1,8 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -27,26 +29,91 @@ enum class TokenIdForm : std::uint8_t {
 /// One entry of `extra_keys`: the values mixed into one block's hash, or nullopt for none.
 using ExtraKeyEntry = std::optional<std::vector<Value>>;
 
-/// Blocks that became full and cached on a publisher.
-struct BlockStored {
-    // Declared so that constructing one in place (as the decoder does) runs only the member
-    // initialisers: an implicit constructor would first zero all ~700 bytes under
-    // value-initialisation.
-    BlockStored() {}
+/// The tier a block is on. vLLM sends a string; the names below are held as a code, and any other
+/// name (an LMCache device string, say) as kOther with the text in the event's extras.
+enum class Medium : std::uint8_t {
+    kUnset,  // nil or absent: vLLM means GPU
+    kGpu,
+    kCpu,
+    kCpuPinned,
+    kDisk,
+    kExternal,
+    kFs,
+    kObj,
+    kStorage,
+    kSharedStorage,
+    kOther,
+};
 
-    std::vector<BlockHash> block_hashes;
-    std::optional<BlockHash> parent_block_hash;  // nullopt: the first block starts a sequence
-    std::vector<std::int64_t> token_ids;
-    TokenIdForm token_id_form = TokenIdForm::kPlain;
-    std::vector<std::int64_t> token_id_pair_seconds;  // kBigram only
-    std::vector<std::string> token_id_strings;        // kString only
-    std::optional<std::int64_t> block_size;
-    std::optional<std::int64_t> lora_id;
-    std::optional<std::string> medium;  // "GPU", "CPU", "STORAGE", ...; nullopt means GPU in vLLM
+/// The attention type of a block's KV-cache group (`kv_cache_spec_kind`), held like Medium.
+enum class CacheSpecKind : std::uint8_t {
+    kUnset,
+    kFullAttention,
+    kSlidingWindow,
+    kChunkedLocalAttention,
+    kMamba,
+    kCrossAttention,
+    kOther,
+};
+
+/// The wire name of a known code; "" for kUnset and kOther.
+const char* to_string(Medium medium);
+const char* to_string(CacheSpecKind kind);
+/// The code for a wire name; kOther when the name is not one of the known ones.
+Medium medium_from_name(std::string_view name);
+CacheSpecKind cache_spec_kind_from_name(std::string_view name);
+
+/// Owns an optional block of rarely present fields. Empty (no allocation) until one is set, so a
+/// common event costs one pointer for all of them. Copies are deep.
+template <class T>
+class Extras {
+public:
+    Extras() = default;
+    Extras(const Extras& other) : ptr_(other.ptr_ ? std::make_unique<T>(*other.ptr_) : nullptr) {}
+    Extras(Extras&&) noexcept = default;
+    Extras& operator=(const Extras& other) {
+        if (this != &other)
+            ptr_ = other.ptr_ ? std::make_unique<T>(*other.ptr_) : nullptr;
+        return *this;
+    }
+    Extras& operator=(Extras&&) noexcept = default;
+
+    explicit operator bool() const { return ptr_ != nullptr; }
+    const T* operator->() const { return ptr_.get(); }
+    T* operator->() { return ptr_.get(); }
+    const T& operator*() const { return *ptr_; }
+    T& operator*() { return *ptr_; }
+    const T* get() const { return ptr_.get(); }
+    /// The extras, or an empty block when none were sent: `ev.extras.or_empty().lora_name`.
+    const T& or_empty() const {
+        static const T kEmpty{};
+        return ptr_ ? *ptr_ : kEmpty;
+    }
+    /// The extras, allocated on first use.
+    T& ensure() {
+        if (!ptr_)
+            ptr_ = std::make_unique<T>();
+        return *ptr_;
+    }
+    void reset() { ptr_.reset(); }
+
+    /// Compares contents: no extras equals extras with every field unset.
+    friend bool operator==(const Extras& a, const Extras& b) {
+        return a.or_empty() == b.or_empty();
+    }
+
+private:
+    std::unique_ptr<T> ptr_;
+};
+
+/// BlockStored fields most publishers leave unset.
+struct BlockStoredExtras {
+    std::vector<std::int64_t> token_id_pair_seconds;  // TokenIdForm::kBigram only
+    std::vector<std::string> token_id_strings;        // TokenIdForm::kString only
+    std::string medium_name;                          // Medium::kOther only
+    std::string kv_cache_spec_kind_name;              // CacheSpecKind::kOther only
     std::optional<std::string> lora_name;
     std::optional<std::vector<ExtraKeyEntry>> extra_keys;
-    std::optional<std::int64_t> group_idx;
-    std::optional<std::string> kv_cache_spec_kind;
     std::optional<std::int64_t> kv_cache_spec_sliding_window;
     std::optional<std::string> locality;  // "LOCAL" / "REMOTE"
     std::optional<Value> ownership;
@@ -54,22 +121,61 @@ struct BlockStored {
     std::optional<std::string> cache_salt;  // SGLang's salted stores
     /// Map keys (and SGLang metadata entries) kvevents does not model, in wire order.
     std::vector<NamedValue> other_fields;
+
+    friend bool operator==(const BlockStoredExtras& a, const BlockStoredExtras& b);
+};
+
+/// BlockRemoved fields most publishers leave unset.
+struct BlockRemovedExtras {
+    std::string medium_name;  // Medium::kOther only
+    std::optional<std::string> locality;
+    std::optional<Value> ownership;
+    std::vector<NamedValue> other_fields;
+
+    friend bool operator==(const BlockRemovedExtras& a, const BlockRemovedExtras& b);
+};
+
+/// Blocks that became full and cached on a publisher. The fields every publisher sends are inline;
+/// the rest are in `extras`, which is empty unless one of them was sent.
+struct BlockStored {
+    std::vector<BlockHash> block_hashes;
+    std::vector<std::int64_t> token_ids;
+    std::optional<BlockHash> parent_block_hash;  // nullopt: the first block starts a sequence
+    std::optional<std::int64_t> lora_id;
+    Extras<BlockStoredExtras> extras;
+    std::optional<std::int32_t> block_size;
+    std::optional<std::int16_t> group_idx;  // KV-cache group, for hybrid attention models
+    Medium medium = Medium::kUnset;
+    CacheSpecKind kv_cache_spec_kind = CacheSpecKind::kUnset;
+    TokenIdForm token_id_form = TokenIdForm::kPlain;
+
+    /// The medium as the publisher named it; "" when unset.
+    std::string_view medium_name() const;
+    std::string_view kv_cache_spec_kind_name() const;
+    /// Sets the code for a known name, or kOther and the name in extras; nullopt unsets.
+    void set_medium(std::optional<std::string_view> name);
+    void set_kv_cache_spec_kind(std::optional<std::string_view> name);
+
+    friend bool operator==(const BlockStored& a, const BlockStored& b);
 };
 
 /// Blocks evicted from a publisher's cache.
 struct BlockRemoved {
-    BlockRemoved() {}  // see BlockStored()
-
     std::vector<BlockHash> block_hashes;
-    std::optional<std::string> medium;
-    std::optional<std::int64_t> group_idx;
-    std::optional<std::string> locality;
-    std::optional<Value> ownership;
-    std::vector<NamedValue> other_fields;
+    Extras<BlockRemovedExtras> extras;
+    std::optional<std::int16_t> group_idx;
+    Medium medium = Medium::kUnset;
+
+    std::string_view medium_name() const;
+    void set_medium(std::optional<std::string_view> name);
+
+    friend bool operator==(const BlockRemoved& a, const BlockRemoved& b);
 };
 
 /// The publisher dropped every cached block (prefix-cache reset, sleep, weight reload).
-struct AllBlocksCleared {};
+struct AllBlocksCleared {
+    friend bool operator==(const AllBlocksCleared&, const AllBlocksCleared&) { return true; }
+};
 
 using Event = std::variant<BlockStored, BlockRemoved, AllBlocksCleared>;
 

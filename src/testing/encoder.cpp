@@ -128,7 +128,17 @@ void pack_optional(Packer& p, const std::optional<T>& v) {
     }
 }
 
+template <class Code>
+void pack_name(Packer& p, Code code, std::string_view name) {
+    if (code == Code::kUnset) {
+        p.pack_nil();
+    } else {
+        pack_string(p, name);
+    }
+}
+
 void pack_token_ids(Packer& p, const BlockStored& ev) {
+    const BlockStoredExtras& x = ev.extras.or_empty();
     switch (ev.token_id_form) {
         case TokenIdForm::kPlain:
             p.pack_array(static_cast<std::uint32_t>(ev.token_ids.size()));
@@ -139,12 +149,12 @@ void pack_token_ids(Packer& p, const BlockStored& ev) {
             for (std::size_t i = 0; i < ev.token_ids.size(); ++i) {
                 p.pack_array(2);
                 p.pack_int64(ev.token_ids[i]);
-                p.pack_int64(i < ev.token_id_pair_seconds.size() ? ev.token_id_pair_seconds[i] : 0);
+                p.pack_int64(i < x.token_id_pair_seconds.size() ? x.token_id_pair_seconds[i] : 0);
             }
             break;
         case TokenIdForm::kString:
-            p.pack_array(static_cast<std::uint32_t>(ev.token_id_strings.size()));
-            for (const std::string& t : ev.token_id_strings) pack_string(p, t);
+            p.pack_array(static_cast<std::uint32_t>(x.token_id_strings.size()));
+            for (const std::string& t : x.token_id_strings) pack_string(p, t);
             break;
     }
 }
@@ -167,6 +177,7 @@ void pack_extra_keys(Packer& p, const std::optional<std::vector<ExtraKeyEntry>>&
 
 // Writes BlockStored's field at `position` (1-based; the tag is 0).
 void pack_stored_field(Packer& p, const BlockStored& ev, std::uint32_t position) {
+    const BlockStoredExtras& x = ev.extras.or_empty();
     switch (position) {
         case 1:
             pack_hashes(p, ev.block_hashes);
@@ -184,22 +195,22 @@ void pack_stored_field(Packer& p, const BlockStored& ev, std::uint32_t position)
             pack_optional(p, ev.lora_id);
             break;
         case 6:
-            pack_optional(p, ev.medium);
+            pack_name(p, ev.medium, ev.medium_name());
             break;
         case 7:
-            pack_optional(p, ev.lora_name);
+            pack_optional(p, x.lora_name);
             break;
         case 8:
-            pack_extra_keys(p, ev.extra_keys);
+            pack_extra_keys(p, x.extra_keys);
             break;
         case 9:
             pack_optional(p, ev.group_idx);
             break;
         case 10:
-            pack_optional(p, ev.kv_cache_spec_kind);
+            pack_name(p, ev.kv_cache_spec_kind, ev.kv_cache_spec_kind_name());
             break;
         case 11:
-            pack_optional(p, ev.kv_cache_spec_sliding_window);
+            pack_optional(p, x.kv_cache_spec_sliding_window);
             break;
         default:
             p.pack_nil();
@@ -213,7 +224,7 @@ void pack_removed_field(Packer& p, const BlockRemoved& ev, std::uint32_t positio
             pack_hashes(p, ev.block_hashes);
             break;
         case 2:
-            pack_optional(p, ev.medium);
+            pack_name(p, ev.medium, ev.medium_name());
             break;
         case 3:
             pack_optional(p, ev.group_idx);
@@ -228,7 +239,8 @@ void pack_positional(Packer& p, const Event& event, WireEra era) {
     const PositionalLayout layout = layout_of(era);
     std::visit(Overloaded{
                    [&](const BlockStored& ev) {
-                       const bool salted = era == WireEra::kSglang && ev.cache_salt.has_value();
+                       const auto& salt = ev.extras.or_empty().cache_salt;
+                       const bool salted = era == WireEra::kSglang && salt.has_value();
                        p.pack_array(layout.stored + (salted ? 1 : 0));
                        pack_string(p, "BlockStored");
                        for (std::uint32_t pos = 1; pos < layout.stored; ++pos) {
@@ -237,7 +249,7 @@ void pack_positional(Packer& p, const Event& event, WireEra era) {
                        if (salted) {
                            p.pack_map(1);
                            pack_string(p, "cache_salt");
-                           pack_string(p, *ev.cache_salt);
+                           pack_string(p, *salt);
                        }
                    },
                    [&](const BlockRemoved& ev) {
@@ -304,38 +316,44 @@ void pack_map_event(Packer& p, const Event& event) {
     MapWriter w(p);
     std::visit(Overloaded{
                    [&](const BlockStored& ev) {
+                       const BlockStoredExtras& x = ev.extras.or_empty();
                        w.required("block_hashes", [&] { pack_hashes(p, ev.block_hashes); });
                        w.required("parent_block_hash",
                                   [&] { pack_optional(p, ev.parent_block_hash); });
                        w.required("token_ids", [&] { pack_token_ids(p, ev); });
                        w.required("block_size", [&] { pack_optional(p, ev.block_size); });
                        w.required("lora_id", [&] { pack_optional(p, ev.lora_id); });
-                       w.required("medium", [&] { pack_optional(p, ev.medium); });
-                       w.required("lora_name", [&] { pack_optional(p, ev.lora_name); });
-                       if (ev.extra_keys) {
-                           w.required("extra_keys", [&] { pack_extra_keys(p, ev.extra_keys); });
+                       w.required("medium", [&] { pack_name(p, ev.medium, ev.medium_name()); });
+                       w.required("lora_name", [&] { pack_optional(p, x.lora_name); });
+                       if (x.extra_keys) {
+                           w.required("extra_keys", [&] { pack_extra_keys(p, x.extra_keys); });
                        }
                        w.optional("group_idx", ev.group_idx);
-                       w.optional("kv_cache_spec_kind", ev.kv_cache_spec_kind);
-                       w.optional("kv_cache_spec_sliding_window", ev.kv_cache_spec_sliding_window);
-                       w.optional("locality", ev.locality);
-                       w.optional("ownership", ev.ownership);
-                       w.optional("session_id", ev.session_id);
-                       w.optional("cache_salt", ev.cache_salt);
+                       if (ev.kv_cache_spec_kind != CacheSpecKind::kUnset) {
+                           w.required("kv_cache_spec_kind", [&] {
+                               pack_name(p, ev.kv_cache_spec_kind, ev.kv_cache_spec_kind_name());
+                           });
+                       }
+                       w.optional("kv_cache_spec_sliding_window", x.kv_cache_spec_sliding_window);
+                       w.optional("locality", x.locality);
+                       w.optional("ownership", x.ownership);
+                       w.optional("session_id", x.session_id);
+                       w.optional("cache_salt", x.cache_salt);
                        w.reserve_names({"extra_keys", "group_idx", "kv_cache_spec_kind",
                                         "kv_cache_spec_sliding_window", "locality", "ownership",
                                         "session_id", "cache_salt"});
-                       w.others(ev.other_fields);
+                       w.others(x.other_fields);
                        w.finish("BlockStored");
                    },
                    [&](const BlockRemoved& ev) {
                        w.required("block_hashes", [&] { pack_hashes(p, ev.block_hashes); });
-                       w.required("medium", [&] { pack_optional(p, ev.medium); });
+                       const BlockRemovedExtras& x = ev.extras.or_empty();
+                       w.required("medium", [&] { pack_name(p, ev.medium, ev.medium_name()); });
                        w.optional("group_idx", ev.group_idx);
-                       w.optional("locality", ev.locality);
-                       w.optional("ownership", ev.ownership);
+                       w.optional("locality", x.locality);
+                       w.optional("ownership", x.ownership);
                        w.reserve_names({"group_idx", "locality", "ownership"});
-                       w.others(ev.other_fields);
+                       w.others(x.other_fields);
                        w.finish("BlockRemoved");
                    },
                    [&](const AllBlocksCleared&) { w.finish("AllBlocksCleared"); },

@@ -13,7 +13,7 @@ inline EventBatch one_store(std::uint64_t hash) {
     ev.block_hashes = {BlockHash::from_unsigned(hash)};
     ev.token_ids = {1, 2, 3, 4};
     ev.block_size = 4;
-    ev.medium = "GPU";
+    ev.set_medium("GPU");
     EventBatch b;
     b.ts = 1700000000.5;
     b.events.emplace_back(std::move(ev));

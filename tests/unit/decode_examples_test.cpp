@@ -81,21 +81,21 @@ TEST(DecodeExamplesTest, E1V09BlockStoredIntHashesTwoElementEnvelope) {
     EXPECT_FALSE(ev->parent_block_hash.has_value());
     EXPECT_EQ(ev->token_id_form, TokenIdForm::kPlain);
     EXPECT_EQ(ev->token_ids, kTokens);
-    EXPECT_TRUE(ev->token_id_pair_seconds.empty());
-    EXPECT_TRUE(ev->token_id_strings.empty());
+    EXPECT_TRUE(ev->extras.or_empty().token_id_pair_seconds.empty());
+    EXPECT_TRUE(ev->extras.or_empty().token_id_strings.empty());
     EXPECT_EQ(ev->block_size, 4);
     EXPECT_FALSE(ev->lora_id.has_value());
-    EXPECT_FALSE(ev->medium.has_value());
-    EXPECT_FALSE(ev->lora_name.has_value());
-    EXPECT_FALSE(ev->extra_keys.has_value());
+    EXPECT_EQ(ev->medium, Medium::kUnset);
+    EXPECT_FALSE(ev->extras.or_empty().lora_name.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().extra_keys.has_value());
     EXPECT_FALSE(ev->group_idx.has_value());
-    EXPECT_FALSE(ev->kv_cache_spec_kind.has_value());
-    EXPECT_FALSE(ev->kv_cache_spec_sliding_window.has_value());
-    EXPECT_FALSE(ev->locality.has_value());
-    EXPECT_FALSE(ev->ownership.has_value());
-    EXPECT_FALSE(ev->session_id.has_value());
-    EXPECT_FALSE(ev->cache_salt.has_value());
-    EXPECT_TRUE(ev->other_fields.empty());
+    EXPECT_EQ(ev->kv_cache_spec_kind, CacheSpecKind::kUnset);
+    EXPECT_FALSE(ev->extras.or_empty().kv_cache_spec_sliding_window.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().locality.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().ownership.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().session_id.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().cache_salt.has_value());
+    EXPECT_TRUE(ev->extras.or_empty().other_fields.empty());
 }
 
 TEST(DecodeExamplesTest, E2MediumEraDigestHashesParentLoraAndMedium) {
@@ -121,13 +121,13 @@ TEST(DecodeExamplesTest, E2MediumEraDigestHashesParentLoraAndMedium) {
     EXPECT_EQ(ev->token_ids, kTokens);
     EXPECT_EQ(ev->block_size, 4);
     EXPECT_EQ(ev->lora_id, 7);
-    EXPECT_EQ(ev->medium, "GPU");
-    EXPECT_FALSE(ev->lora_name.has_value());
-    EXPECT_FALSE(ev->extra_keys.has_value());
+    EXPECT_EQ(ev->medium_name(), "GPU");
+    EXPECT_FALSE(ev->extras.or_empty().lora_name.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().extra_keys.has_value());
     EXPECT_FALSE(ev->group_idx.has_value());
-    EXPECT_FALSE(ev->kv_cache_spec_kind.has_value());
-    EXPECT_FALSE(ev->cache_salt.has_value());
-    EXPECT_TRUE(ev->other_fields.empty());
+    EXPECT_EQ(ev->kv_cache_spec_kind, CacheSpecKind::kUnset);
+    EXPECT_FALSE(ev->extras.or_empty().cache_salt.has_value());
+    EXPECT_TRUE(ev->extras.or_empty().other_fields.empty());
 }
 
 TEST(DecodeExamplesTest, E3BlockRemovedTwoUint64HashesMediumGroup) {
@@ -143,11 +143,11 @@ TEST(DecodeExamplesTest, E3BlockRemovedTwoUint64HashesMediumGroup) {
     EXPECT_EQ(ev->block_hashes[1], BlockHash::from_unsigned(kH2));
     EXPECT_FALSE(ev->block_hashes[1].is_negative());
     EXPECT_EQ(ev->block_hashes[1].to_string(), "17357386176853808775");
-    EXPECT_EQ(ev->medium, "GPU");
+    EXPECT_EQ(ev->medium_name(), "GPU");
     EXPECT_EQ(ev->group_idx, 0);
-    EXPECT_FALSE(ev->locality.has_value());
-    EXPECT_FALSE(ev->ownership.has_value());
-    EXPECT_TRUE(ev->other_fields.empty());
+    EXPECT_FALSE(ev->extras.or_empty().locality.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().ownership.has_value());
+    EXPECT_TRUE(ev->extras.or_empty().other_fields.empty());
 }
 
 TEST(DecodeExamplesTest, E4AllBlocksClearedWithRank3) {
@@ -176,17 +176,17 @@ TEST(DecodeExamplesTest, E5LastPositionalLayoutAllElevenFields) {
     EXPECT_EQ(ev->token_id_form, TokenIdForm::kPlain);
     EXPECT_EQ(ev->block_size, 4);
     EXPECT_FALSE(ev->lora_id.has_value());
-    EXPECT_EQ(ev->medium, "GPU");
-    EXPECT_FALSE(ev->lora_name.has_value());
-    ASSERT_TRUE(ev->extra_keys.has_value());
-    ASSERT_EQ(ev->extra_keys->size(), 1u);
-    EXPECT_FALSE((*ev->extra_keys)[0].has_value());
+    EXPECT_EQ(ev->medium_name(), "GPU");
+    EXPECT_FALSE(ev->extras.or_empty().lora_name.has_value());
+    ASSERT_TRUE(ev->extras.or_empty().extra_keys.has_value());
+    ASSERT_EQ(ev->extras.or_empty().extra_keys->size(), 1u);
+    EXPECT_FALSE((*ev->extras.or_empty().extra_keys)[0].has_value());
     EXPECT_EQ(ev->group_idx, 0);
-    EXPECT_EQ(ev->kv_cache_spec_kind, "full_attention");
-    EXPECT_FALSE(ev->kv_cache_spec_sliding_window.has_value());
-    EXPECT_FALSE(ev->locality.has_value());
-    EXPECT_FALSE(ev->cache_salt.has_value());
-    EXPECT_TRUE(ev->other_fields.empty());
+    EXPECT_EQ(ev->kv_cache_spec_kind_name(), "full_attention");
+    EXPECT_FALSE(ev->extras.or_empty().kv_cache_spec_sliding_window.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().locality.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().cache_salt.has_value());
+    EXPECT_TRUE(ev->extras.or_empty().other_fields.empty());
 }
 
 TEST(DecodeExamplesTest, E6MapEventWithNoneOptionalsLeftOut) {
@@ -205,19 +205,19 @@ TEST(DecodeExamplesTest, E6MapEventWithNoneOptionalsLeftOut) {
     EXPECT_EQ(ev->token_id_form, TokenIdForm::kPlain);
     EXPECT_EQ(ev->block_size, 4);
     EXPECT_FALSE(ev->lora_id.has_value());
-    EXPECT_EQ(ev->medium, "GPU");
-    EXPECT_FALSE(ev->lora_name.has_value());
-    ASSERT_TRUE(ev->extra_keys.has_value());
-    ASSERT_EQ(ev->extra_keys->size(), 1u);
-    EXPECT_FALSE((*ev->extra_keys)[0].has_value());
+    EXPECT_EQ(ev->medium_name(), "GPU");
+    EXPECT_FALSE(ev->extras.or_empty().lora_name.has_value());
+    ASSERT_TRUE(ev->extras.or_empty().extra_keys.has_value());
+    ASSERT_EQ(ev->extras.or_empty().extra_keys->size(), 1u);
+    EXPECT_FALSE((*ev->extras.or_empty().extra_keys)[0].has_value());
     EXPECT_EQ(ev->group_idx, 0);
-    EXPECT_EQ(ev->kv_cache_spec_kind, "full_attention");
-    EXPECT_FALSE(ev->kv_cache_spec_sliding_window.has_value());
-    EXPECT_FALSE(ev->locality.has_value());
-    EXPECT_FALSE(ev->ownership.has_value());
-    EXPECT_FALSE(ev->session_id.has_value());
-    EXPECT_FALSE(ev->cache_salt.has_value());
-    EXPECT_TRUE(ev->other_fields.empty());
+    EXPECT_EQ(ev->kv_cache_spec_kind_name(), "full_attention");
+    EXPECT_FALSE(ev->extras.or_empty().kv_cache_spec_sliding_window.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().locality.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().ownership.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().session_id.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().cache_salt.has_value());
+    EXPECT_TRUE(ev->extras.or_empty().other_fields.empty());
 }
 
 TEST(DecodeExamplesTest, E7MapBlockRemovedAndAllBlocksCleared) {
@@ -230,11 +230,11 @@ TEST(DecodeExamplesTest, E7MapBlockRemovedAndAllBlocksCleared) {
     ASSERT_NE(removed, nullptr);
     ASSERT_EQ(removed->block_hashes.size(), 1u);
     EXPECT_EQ(removed->block_hashes[0], BlockHash::from_unsigned(kH1));
-    EXPECT_EQ(removed->medium, "GPU");
+    EXPECT_EQ(removed->medium_name(), "GPU");
     EXPECT_EQ(removed->group_idx, 0);
-    EXPECT_FALSE(removed->locality.has_value());
-    EXPECT_FALSE(removed->ownership.has_value());
-    EXPECT_TRUE(removed->other_fields.empty());
+    EXPECT_FALSE(removed->extras.or_empty().locality.has_value());
+    EXPECT_FALSE(removed->extras.or_empty().ownership.has_value());
+    EXPECT_TRUE(removed->extras.or_empty().other_fields.empty());
     EXPECT_TRUE(std::holds_alternative<AllBlocksCleared>(r.batch.events[1]));
 }
 
@@ -260,21 +260,21 @@ TEST(DecodeExamplesTest, E9MapEventLoraExtraKeysStorageLocality) {
     EXPECT_EQ(ev->token_ids, kTokens);
     EXPECT_EQ(ev->block_size, 4);
     EXPECT_EQ(ev->lora_id, 3);
-    EXPECT_EQ(ev->medium, "STORAGE");
-    EXPECT_EQ(ev->lora_name, "ad");
-    ASSERT_TRUE(ev->extra_keys.has_value());
-    ASSERT_EQ(ev->extra_keys->size(), 1u);
-    ASSERT_TRUE((*ev->extra_keys)[0].has_value());
+    EXPECT_EQ(ev->medium_name(), "STORAGE");
+    EXPECT_EQ(ev->extras.or_empty().lora_name, "ad");
+    ASSERT_TRUE(ev->extras.or_empty().extra_keys.has_value());
+    ASSERT_EQ(ev->extras.or_empty().extra_keys->size(), 1u);
+    ASSERT_TRUE((*ev->extras.or_empty().extra_keys)[0].has_value());
     const std::vector<Value> expected_key = {Value::string("ad"), Value::string("s1")};
-    EXPECT_EQ(*(*ev->extra_keys)[0], expected_key);
+    EXPECT_EQ(*(*ev->extras.or_empty().extra_keys)[0], expected_key);
     EXPECT_EQ(ev->group_idx, 0);
-    EXPECT_FALSE(ev->kv_cache_spec_kind.has_value());
-    EXPECT_FALSE(ev->kv_cache_spec_sliding_window.has_value());
-    EXPECT_EQ(ev->locality, "LOCAL");
-    EXPECT_FALSE(ev->ownership.has_value());
-    EXPECT_FALSE(ev->session_id.has_value());
-    EXPECT_FALSE(ev->cache_salt.has_value());
-    EXPECT_TRUE(ev->other_fields.empty());
+    EXPECT_EQ(ev->kv_cache_spec_kind, CacheSpecKind::kUnset);
+    EXPECT_FALSE(ev->extras.or_empty().kv_cache_spec_sliding_window.has_value());
+    EXPECT_EQ(ev->extras.or_empty().locality, "LOCAL");
+    EXPECT_FALSE(ev->extras.or_empty().ownership.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().session_id.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().cache_salt.has_value());
+    EXPECT_TRUE(ev->extras.or_empty().other_fields.empty());
 }
 
 TEST(DecodeExamplesTest, E10SglangSaltedNegativeHashBigramTokens) {
@@ -295,16 +295,16 @@ TEST(DecodeExamplesTest, E10SglangSaltedNegativeHashBigramTokens) {
     EXPECT_FALSE(ev->parent_block_hash.has_value());
     EXPECT_EQ(ev->token_id_form, TokenIdForm::kBigram);
     EXPECT_EQ(ev->token_ids, (std::vector<std::int64_t>{1, 2}));
-    EXPECT_EQ(ev->token_id_pair_seconds, (std::vector<std::int64_t>{2, 3}));
-    EXPECT_TRUE(ev->token_id_strings.empty());
+    EXPECT_EQ(ev->extras.or_empty().token_id_pair_seconds, (std::vector<std::int64_t>{2, 3}));
+    EXPECT_TRUE(ev->extras.or_empty().token_id_strings.empty());
     EXPECT_EQ(ev->block_size, 2);  // the payload sends 02, not the common 4
     EXPECT_FALSE(ev->lora_id.has_value());
-    EXPECT_EQ(ev->medium, "GPU");
-    EXPECT_FALSE(ev->lora_name.has_value());
-    EXPECT_FALSE(ev->extra_keys.has_value());
+    EXPECT_EQ(ev->medium_name(), "GPU");
+    EXPECT_FALSE(ev->extras.or_empty().lora_name.has_value());
+    EXPECT_FALSE(ev->extras.or_empty().extra_keys.has_value());
     EXPECT_FALSE(ev->group_idx.has_value());
-    EXPECT_EQ(ev->cache_salt, "t");
-    EXPECT_TRUE(ev->other_fields.empty());
+    EXPECT_EQ(ev->extras.or_empty().cache_salt, "t");
+    EXPECT_TRUE(ev->extras.or_empty().other_fields.empty());
 }
 
 struct ReencodeCase {

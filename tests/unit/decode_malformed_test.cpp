@@ -311,6 +311,9 @@ std::vector<MalformedCase> malformed_cases() {
     c.push_back(event_case(
         "BlockSizeAboveInt64Max", stored9("c0", "90", "cf8000000000000000", "c0", "c0"),
         DecodeErrc::kOutOfRange, "block_size", "9223372036854775808 does not fit in int64"));
+    c.push_back(event_case("BlockSizeAboveInt32Max", stored9("c0", "90", "ce80000000", "c0", "c0"),
+                           DecodeErrc::kOutOfRange, "block_size",
+                           "2147483648 does not fit in int32"));
     c.push_back(event_case("MediumAsInt", stored9("c0", "90", "04", "05", "c0"),
                            DecodeErrc::kWrongType, "medium", "expected str or nil, got int"));
     c.push_back(event_case("ExtraKeysEntryAsInt", stored9("c0", "90", "04", "c0", "9105"),
@@ -339,6 +342,12 @@ std::vector<MalformedCase> malformed_cases() {
         b.array(4).str("BlockRemoved").array(1).uint(1).nil().boolean(true);
         c.push_back(event_case("RemovedGroupIdxAsBool", b.bytes(), DecodeErrc::kWrongType,
                                "group_idx", "got bool"));
+    }
+    {
+        MsgBuilder b;
+        b.array(4).str("BlockRemoved").array(1).uint(1).nil().uint(32768);
+        c.push_back(event_case("RemovedGroupIdxAboveInt16Max", b.bytes(), DecodeErrc::kOutOfRange,
+                               "group_idx", "32768 does not fit in int16"));
     }
     {
         MsgBuilder b;
@@ -532,8 +541,8 @@ TEST(MalformedDecodeTest, DepthLimitIsConfigurable) {
     ASSERT_TRUE(relaxed.ok()) << (relaxed.fatal ? relaxed.fatal->message() : "event error");
     ASSERT_EQ(relaxed.batch.events.size(), 1u);
     const auto& stored = std::get<BlockStored>(relaxed.batch.events[0]);
-    ASSERT_EQ(stored.other_fields.size(), 1u);
-    EXPECT_EQ(stored.other_fields[0].name, "deep");
+    ASSERT_EQ(stored.extras.or_empty().other_fields.size(), 1u);
+    EXPECT_EQ(stored.extras.or_empty().other_fields[0].name, "deep");
 
     DecodeLimits strict;
     strict.max_depth = 4;

@@ -118,9 +118,9 @@ BlockStored full_stored(HashKind kind) {
                     kInt64Max, -1,    -33,   kInt64Min};
     ev.block_size = 16;
     ev.lora_id = 7;
-    ev.medium = "CPU";
-    ev.lora_name = "adapter-a";
-    ev.extra_keys = std::vector<ExtraKeyEntry>{
+    ev.set_medium("CPU");
+    ev.extras.ensure().lora_name = "adapter-a";
+    ev.extras.ensure().extra_keys = std::vector<ExtraKeyEntry>{
         std::nullopt,
         std::vector<Value>{Value::string("mm-hash"), Value::unsigned_integer(5)},
         std::vector<Value>{Value::signed_integer(-3), bytes_value(std::string("\x00\xff", 2)),
@@ -129,13 +129,13 @@ BlockStored full_stored(HashKind kind) {
         std::vector<Value>{},
     };
     ev.group_idx = 2;
-    ev.kv_cache_spec_kind = "sliding_window";
-    ev.kv_cache_spec_sliding_window = 4096;
-    ev.locality = "REMOTE";
-    ev.ownership = Value::unsigned_integer(3);
-    ev.session_id = Value::string("session-9");
-    ev.cache_salt = "salt-1";
-    ev.other_fields = {
+    ev.set_kv_cache_spec_kind("sliding_window");
+    ev.extras.ensure().kv_cache_spec_sliding_window = 4096;
+    ev.extras.ensure().locality = "REMOTE";
+    ev.extras.ensure().ownership = Value::unsigned_integer(3);
+    ev.extras.ensure().session_id = Value::string("session-9");
+    ev.extras.ensure().cache_salt = "salt-1";
+    ev.extras.ensure().other_fields = {
         {"mm_keys",
          array_value({map_value({Value::string("type"), Value::string("mm_key"),
                                  Value::string("start_offset"), Value::unsigned_integer(0)})})},
@@ -157,9 +157,9 @@ BlockStored bigram_stored(HashKind kind) {
     ev.parent_block_hash = hash_of(kind, 4);
     ev.token_id_form = TokenIdForm::kBigram;
     ev.token_ids = {10, 11, 300};
-    ev.token_id_pair_seconds = {11, 300, 70000};
+    ev.extras.ensure().token_id_pair_seconds = {11, 300, 70000};
     ev.block_size = 3;
-    ev.medium = "GPU";
+    ev.set_medium("GPU");
     return ev;
 }
 
@@ -167,7 +167,7 @@ BlockStored string_token_stored(HashKind kind) {
     BlockStored ev;
     ev.block_hashes = {hash_of(kind, 6)};
     ev.token_id_form = TokenIdForm::kString;
-    ev.token_id_strings = {"17", "tok", "-4"};
+    ev.extras.ensure().token_id_strings = {"17", "tok", "-4"};
     ev.block_size = 3;
     return ev;
 }
@@ -175,11 +175,11 @@ BlockStored string_token_stored(HashKind kind) {
 BlockRemoved full_removed(HashKind kind) {
     BlockRemoved ev;
     ev.block_hashes = {hash_of(kind, 1), hash_of(kind, 2)};
-    ev.medium = "CPU";
+    ev.set_medium("CPU");
     ev.group_idx = 2;
-    ev.locality = "LOCAL";
-    ev.ownership = Value::string("tier-2");
-    ev.other_fields = {{"reason", Value::string("evicted")}};
+    ev.extras.ensure().locality = "LOCAL";
+    ev.extras.ensure().ownership = Value::string("tier-2");
+    ev.extras.ensure().other_fields = {{"reason", Value::string("evicted")}};
     return ev;
 }
 
@@ -257,35 +257,35 @@ EventBatch expected_after(EventBatch batch, WireEra era) {
         std::visit(Overloaded{
                        [&](BlockStored& ev) {
                            if (!f.medium)
-                               ev.medium.reset();
+                               ev.set_medium(std::nullopt);
                            if (!f.lora_name)
-                               ev.lora_name.reset();
+                               ev.extras.ensure().lora_name.reset();
                            if (!f.extra_keys)
-                               ev.extra_keys.reset();
+                               ev.extras.ensure().extra_keys.reset();
                            if (!f.group_idx)
                                ev.group_idx.reset();
                            if (!f.spec) {
-                               ev.kv_cache_spec_kind.reset();
-                               ev.kv_cache_spec_sliding_window.reset();
+                               ev.set_kv_cache_spec_kind(std::nullopt);
+                               ev.extras.ensure().kv_cache_spec_sliding_window.reset();
                            }
                            if (!f.cache_salt)
-                               ev.cache_salt.reset();
+                               ev.extras.ensure().cache_salt.reset();
                            if (!f.map_only) {
-                               ev.locality.reset();
-                               ev.ownership.reset();
-                               ev.session_id.reset();
-                               ev.other_fields.clear();
+                               ev.extras.ensure().locality.reset();
+                               ev.extras.ensure().ownership.reset();
+                               ev.extras.ensure().session_id.reset();
+                               ev.extras.ensure().other_fields.clear();
                            }
                        },
                        [&](BlockRemoved& ev) {
                            if (!f.medium)
-                               ev.medium.reset();
+                               ev.set_medium(std::nullopt);
                            if (!f.group_idx)
                                ev.group_idx.reset();
                            if (!f.map_only) {
-                               ev.locality.reset();
-                               ev.ownership.reset();
-                               ev.other_fields.clear();
+                               ev.extras.ensure().locality.reset();
+                               ev.extras.ensure().ownership.reset();
+                               ev.extras.ensure().other_fields.clear();
                            }
                        },
                        [](AllBlocksCleared&) {},
@@ -392,7 +392,7 @@ TEST(EraRoundtripTest, SglangUnsaltedStoreHasSevenElements) {
     batch.ts = 2.5;
     batch.data_parallel_rank = 0;
     BlockStored ev = sparse_stored(HashKind::kNegativeInt64);
-    ev.medium = "GPU";
+    ev.set_medium("GPU");
     batch.events = {ev};
     const std::string bytes = testing::encode_batch(batch, {WireEra::kSglang, false});
     // envelope(1) + ts(9) + events(1), then the event header: array(7).
@@ -500,9 +500,9 @@ TEST(HandMadeDecodeTest, MapEventKeysInAnyOrderWithUnknownKeysKept) {
     expected.parent_block_hash = BlockHash::from_unsigned(5);
     expected.token_ids = {1, 2};
     expected.block_size = 2;
-    expected.medium = "CPU";
+    expected.set_medium("CPU");
     expected.group_idx = 1;
-    expected.other_fields = {
+    expected.extras.ensure().other_fields = {
         {"zz_future", array_value({Value::unsigned_integer(1), Value::string("a")})},
         {"a_negative", Value::signed_integer(-7)},
     };
@@ -534,8 +534,8 @@ TEST(HandMadeDecodeTest, UnknownKeysOfEveryKindKeptInWireOrder) {
         {"k_bool", bool_value(false)},
         {"k_uint_max", Value::unsigned_integer(std::numeric_limits<std::uint64_t>::max())},
     };
-    EXPECT_EQ(ev.other_fields, expected);
-    EXPECT_FALSE(ev.medium.has_value());
+    EXPECT_EQ(ev.extras.or_empty().other_fields, expected);
+    EXPECT_EQ(ev.medium, Medium::kUnset);
 }
 
 TEST(HandMadeDecodeTest, Map16HeadersForSmallMapsAndWideContainerHeaders) {
@@ -563,7 +563,7 @@ TEST(HandMadeDecodeTest, Map16HeadersForSmallMapsAndWideContainerHeaders) {
     ASSERT_EQ(r.batch.events.size(), 3u);
     const auto& removed = std::get<BlockRemoved>(r.batch.events[0]);
     EXPECT_EQ(removed.block_hashes, std::vector<BlockHash>{BlockHash::from_unsigned(3)});
-    EXPECT_EQ(removed.medium, "CPU");
+    EXPECT_EQ(removed.medium_name(), "CPU");
     const auto& stored = std::get<BlockStored>(r.batch.events[1]);
     EXPECT_EQ(stored.block_hashes, std::vector<BlockHash>{BlockHash::from_unsigned(4)});
     EXPECT_TRUE(stored.token_ids.empty());
@@ -620,15 +620,15 @@ TEST(HandMadeDecodeTest, ExtraTrailingPositionalEventElementsIgnored) {
     expected_stored.token_ids = {3};
     expected_stored.block_size = 1;
     expected_stored.lora_id = 9;
-    expected_stored.medium = "GPU";
-    expected_stored.lora_name = "lora";
-    expected_stored.extra_keys = std::vector<ExtraKeyEntry>{};
+    expected_stored.set_medium("GPU");
+    expected_stored.extras.ensure().lora_name = "lora";
+    expected_stored.extras.ensure().extra_keys = std::vector<ExtraKeyEntry>{};
     expected_stored.group_idx = 1;
-    expected_stored.kv_cache_spec_kind = "full_attention";
+    expected_stored.set_kv_cache_spec_kind("full_attention");
     test::expect_event_eq(r.batch.events[0], expected_stored);
     BlockRemoved expected_removed;
     expected_removed.block_hashes = {BlockHash::from_unsigned(4)};
-    expected_removed.medium = "CPU";
+    expected_removed.set_medium("CPU");
     expected_removed.group_idx = 2;
     test::expect_event_eq(r.batch.events[1], expected_removed);
     EXPECT_TRUE(std::holds_alternative<AllBlocksCleared>(r.batch.events[2]));
@@ -719,7 +719,7 @@ TEST(HandMadeDecodeTest, IntsInEveryIntegerWidth) {
     ev.hex("cd0100");              // block_size 256
     ev.hex("d1ff00");              // lora_id -256
     ev.nil().nil().nil();          // medium, lora_name, extra_keys
-    ev.hex("ce00010000");          // group_idx 65536
+    ev.hex("cd7fff");              // group_idx 32767, the most an int16 holds
     ev.nil();                      // kv_cache_spec_kind
     ev.hex("cf0000000000001000");  // sliding window 4096
 
@@ -735,8 +735,8 @@ TEST(HandMadeDecodeTest, IntsInEveryIntegerWidth) {
     EXPECT_EQ(stored.token_ids, expected_tokens);
     EXPECT_EQ(stored.block_size, 256);
     EXPECT_EQ(stored.lora_id, -256);
-    EXPECT_EQ(stored.group_idx, 65536);
-    EXPECT_EQ(stored.kv_cache_spec_sliding_window, 4096);
+    EXPECT_EQ(stored.group_idx, 32767);
+    EXPECT_EQ(stored.extras.or_empty().kv_cache_spec_sliding_window, 4096);
 }
 
 TEST(HandMadeDecodeTest, NegativeFixintRank) {
@@ -773,9 +773,9 @@ TEST(HandMadeDecodeTest, SglangMetadataMapKeepsUnknownEntries) {
     const auto& stored = std::get<BlockStored>(r.batch.events[0]);
     EXPECT_EQ(stored.block_hashes, std::vector<BlockHash>{BlockHash::from_signed(-5)});
     EXPECT_TRUE(stored.block_hashes[0].is_negative());
-    EXPECT_EQ(stored.cache_salt, "pepper");
-    EXPECT_FALSE(stored.lora_name.has_value());
-    EXPECT_EQ(stored.other_fields,
+    EXPECT_EQ(stored.extras.or_empty().cache_salt, "pepper");
+    EXPECT_FALSE(stored.extras.or_empty().lora_name.has_value());
+    EXPECT_EQ(stored.extras.or_empty().other_fields,
               (std::vector<NamedValue>{{"session_hint", Value::string("abc")}}));
 }
 
@@ -793,10 +793,10 @@ TEST(HandMadeDecodeTest, MixedIntAndStringTokensBecomeStrings) {
     const auto& first = std::get<BlockStored>(r.batch.events[0]);
     EXPECT_EQ(first.token_id_form, TokenIdForm::kString);
     EXPECT_TRUE(first.token_ids.empty());
-    EXPECT_EQ(first.token_id_strings, (std::vector<std::string>{"1", "x", "-3"}));
+    EXPECT_EQ(first.extras.or_empty().token_id_strings, (std::vector<std::string>{"1", "x", "-3"}));
     const auto& second = std::get<BlockStored>(r.batch.events[1]);
     EXPECT_EQ(second.token_id_form, TokenIdForm::kString);
-    EXPECT_EQ(second.token_id_strings, (std::vector<std::string>{"a", "70000"}));
+    EXPECT_EQ(second.extras.or_empty().token_id_strings, (std::vector<std::string>{"a", "70000"}));
 }
 
 TEST(HandMadeDecodeTest, NilTokenIdsReadAsEmpty) {
@@ -827,8 +827,8 @@ TEST(RoundTrip, MetadataKeyNamedLikeAFieldDoesNotCollideWhenReencoded) {
     const DecodeResult first = decode_batch(payload.data(), payload.size());
     ASSERT_TRUE(first.ok());
     const auto& stored = std::get<BlockStored>(first.batch.events.at(0));
-    ASSERT_EQ(stored.other_fields.size(), 1U);
-    EXPECT_EQ(stored.other_fields[0].name, "block_size");
+    ASSERT_EQ(stored.extras.or_empty().other_fields.size(), 1U);
+    EXPECT_EQ(stored.extras.or_empty().other_fields[0].name, "block_size");
     EXPECT_EQ(stored.block_size, 2);
     EXPECT_EQ(stored.lora_id, 64);
     const std::string again = testing::encode_batch(first.batch);

@@ -171,21 +171,26 @@ inline void expect_stored_eq(const BlockStored& actual, const BlockStored& expec
     }
     EXPECT_EQ(actual.token_id_form, expected.token_id_form);
     EXPECT_EQ(actual.token_ids, expected.token_ids);
-    EXPECT_EQ(actual.token_id_pair_seconds, expected.token_id_pair_seconds);
-    EXPECT_EQ(actual.token_id_strings, expected.token_id_strings);
     EXPECT_EQ(actual.block_size, expected.block_size);
     EXPECT_EQ(actual.lora_id, expected.lora_id);
     EXPECT_EQ(actual.medium, expected.medium);
-    EXPECT_EQ(actual.lora_name, expected.lora_name);
-    EXPECT_EQ(actual.extra_keys, expected.extra_keys);
+    EXPECT_EQ(actual.medium_name(), expected.medium_name());
     EXPECT_EQ(actual.group_idx, expected.group_idx);
     EXPECT_EQ(actual.kv_cache_spec_kind, expected.kv_cache_spec_kind);
-    EXPECT_EQ(actual.kv_cache_spec_sliding_window, expected.kv_cache_spec_sliding_window);
-    EXPECT_EQ(actual.locality, expected.locality);
-    EXPECT_EQ(actual.ownership, expected.ownership);
-    EXPECT_EQ(actual.session_id, expected.session_id);
-    EXPECT_EQ(actual.cache_salt, expected.cache_salt);
-    EXPECT_EQ(actual.other_fields, expected.other_fields);
+    EXPECT_EQ(actual.kv_cache_spec_kind_name(), expected.kv_cache_spec_kind_name());
+    const BlockStoredExtras& a = actual.extras.or_empty();
+    const BlockStoredExtras& e = expected.extras.or_empty();
+    EXPECT_EQ(a.token_id_pair_seconds, e.token_id_pair_seconds);
+    EXPECT_EQ(a.token_id_strings, e.token_id_strings);
+    EXPECT_EQ(a.lora_name, e.lora_name);
+    EXPECT_EQ(a.extra_keys, e.extra_keys);
+    EXPECT_EQ(a.kv_cache_spec_sliding_window, e.kv_cache_spec_sliding_window);
+    EXPECT_EQ(a.locality, e.locality);
+    EXPECT_EQ(a.ownership, e.ownership);
+    EXPECT_EQ(a.session_id, e.session_id);
+    EXPECT_EQ(a.cache_salt, e.cache_salt);
+    EXPECT_EQ(a.other_fields, e.other_fields);
+    EXPECT_TRUE(actual == expected);
 }
 
 inline void expect_removed_eq(const BlockRemoved& actual, const BlockRemoved& expected) {
@@ -196,10 +201,14 @@ inline void expect_removed_eq(const BlockRemoved& actual, const BlockRemoved& ex
             << "block_hashes[" << i << "]";
     }
     EXPECT_EQ(actual.medium, expected.medium);
+    EXPECT_EQ(actual.medium_name(), expected.medium_name());
     EXPECT_EQ(actual.group_idx, expected.group_idx);
-    EXPECT_EQ(actual.locality, expected.locality);
-    EXPECT_EQ(actual.ownership, expected.ownership);
-    EXPECT_EQ(actual.other_fields, expected.other_fields);
+    const BlockRemovedExtras& a = actual.extras.or_empty();
+    const BlockRemovedExtras& e = expected.extras.or_empty();
+    EXPECT_EQ(a.locality, e.locality);
+    EXPECT_EQ(a.ownership, e.ownership);
+    EXPECT_EQ(a.other_fields, e.other_fields);
+    EXPECT_TRUE(actual == expected);
 }
 
 inline void expect_event_eq(const Event& actual, const Event& expected) {
