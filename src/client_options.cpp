@@ -122,6 +122,10 @@ void validate(const ClientOptions& options) {
     if (options.receive_hwm < 0) {
         throw std::invalid_argument("ClientOptions.receive_hwm must not be negative");
     }
+    if (options.max_message_size == 0 || options.max_message_size < -1) {
+        throw std::invalid_argument(
+            "ClientOptions.max_message_size must be positive, or -1 for no limit");
+    }
     if (options.max_buffered_batches == 0) {
         throw std::invalid_argument("ClientOptions.max_buffered_batches must be at least 1");
     }

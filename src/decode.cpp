@@ -182,9 +182,13 @@ public:
                  std::size_t size,
                  const DecodeLimits& limits,
                  DecodeResult& out)
-        : reader_(data, size), limits_(limits), out_(out), budget_(heap_budget(size, limits)) {}
+        : reader_(data, size),
+          limits_(limits),
+          out_(out),
+          limit_(heap_limit(size, limits)),
+          budget_(limit_ - std::min(limit_, kBookkeeping)) {}
 
-    static std::size_t heap_budget(std::size_t size, const DecodeLimits& limits) {
+    static std::size_t heap_limit(std::size_t size, const DecodeLimits& limits) {
         const std::size_t max = std::numeric_limits<std::size_t>::max();
         const std::size_t factor = limits.heap_per_payload_byte;
         const std::size_t scaled = factor != 0 && size > max / factor ? max : size * factor;
@@ -209,7 +213,7 @@ private:
     void charge(const MsgpackReader& r, std::size_t bytes) {
         if (bytes > budget_ - charged_) {
             r.fail(DecodeErrc::kTooLarge,
-                   "decoding would take over " + std::to_string(budget_) + " bytes of heap (" +
+                   "decoding would take over " + std::to_string(limit_) + " bytes of heap (" +
                        std::to_string(limits_.heap_per_payload_byte) + " per payload byte + " +
                        std::to_string(limits_.heap_allowance) + ")");
         }
@@ -230,11 +234,15 @@ private:
         }
     }
 
-    // Room for one more element, charged as the vector's growth would allocate it.
+    // Room for one more element: the new block is charged before it is allocated, and the old
+    // one given back once growing has freed it.
     template <class T>
     void make_room(const MsgpackReader& r, std::vector<T>& v) {
-        if (v.size() == v.capacity())
-            reserve_charged(r, v, std::max<std::size_t>(1, v.capacity() * 2));
+        if (v.size() < v.capacity())
+            return;
+        const std::size_t old_bytes = v.capacity() * sizeof(T);
+        reserve_charged(r, v, std::max<std::size_t>(1, v.capacity() * 2));
+        charged_ -= old_bytes;
     }
 
     template <class T>
@@ -331,12 +339,16 @@ private:
         set_field("events");
         const std::uint32_t count = reader_.read_array_header();
         // The smallest event that is kept, ["BlockStored",[]], takes 14 bytes: reserving by that
-        // keeps a payload of tiny junk events from reserving 680 bytes per byte.
+        // keeps a payload of tiny junk events from reserving the size of an Event per byte.
         constexpr std::size_t kSmallestKeptEvent = 14;
+        // And no more than the budget left: an array of junk that keeps no event must not fail
+        // for room it would never have used.
         auto& events = out_.batch.events;
         reserve_charged(reader_, events,
-                        std::min<std::size_t>(count, reader_.remaining() / kSmallestKeptEvent));
+                        std::min({std::size_t{count}, reader_.remaining() / kSmallestKeptEvent,
+                                  (budget_ - charged_) / sizeof(Event)}));
         for (std::uint32_t i = 0; i < count; ++i) {
+            set_field("events", i);
             make_room(reader_, events);
             // Decode in place; only when an event is bad, step over it from its start, so
             // one malformed event costs its own slot and its valid siblings are kept. An
@@ -958,6 +970,10 @@ private:
     MsgpackReader reader_;
     const DecodeLimits& limits_;
     DecodeResult& out_;
+    // What errors cost is not charged but bounded (kMaxEventErrorsKept of them, short texts):
+    // this much of the limit is kept back for it.
+    static constexpr std::size_t kBookkeeping = 16 * 1024;
+    const std::size_t limit_;
     const std::size_t budget_;
     std::size_t charged_ = 0;
     const char* field_ = "";

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <new>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -212,15 +214,28 @@ struct ZmqClient::Impl final : detail::StreamActions {
     void deliver(detail::RawBatch& raw) override {
         if (stop_requested)
             return;  // no handler call starts once Stop() was asked
+        try {
+            deliver_decoded(raw);
+        } catch (const std::exception& e) {
+            // Whatever one batch does, the stream goes on with the next.
+            try {
+                report_decode_error(raw.sequence, std::string("batch dropped: ") + e.what());
+            } catch (const std::exception&) {
+                // Out of memory even for the notice: the batch is still counted.
+                update_stats([](ClientStats& s) { ++s.decode_errors; });
+            }
+        }
+    }
+
+    void deliver_decoded(detail::RawBatch& raw) {
         DecodeResult decoded = decode_batch(raw.payload.data(), raw.payload.size());
         if (decoded.fatal) {
             report_decode_error(raw.sequence, decoded.fatal->message());
             return;
         }
-        if (!decoded.event_errors.empty()) {
-            update_stats(
-                [&](ClientStats& s) { s.decode_errors += decoded.event_errors.size() - 1; });
-            report_decode_error(raw.sequence, std::to_string(decoded.event_errors.size()) +
+        if (decoded.malformed_events != 0) {
+            update_stats([&](ClientStats& s) { s.decode_errors += decoded.malformed_events - 1; });
+            report_decode_error(raw.sequence, std::to_string(decoded.malformed_events) +
                                                   " malformed event(s) skipped; first: " +
                                                   decoded.event_errors.front().message());
         }
@@ -292,6 +307,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
             auto socket = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
             socket->set(zmq::sockopt::linger, 0);
             socket->set(zmq::sockopt::rcvhwm, 0);  // a replay may be 10000 batches; never drop
+            socket->set(zmq::sockopt::maxmsgsize, options.max_message_size);
             socket->connect(endpoints.replay);
             socket->send(zmq::message_t(), zmq::send_flags::sndmore);
             socket->send(zmq::buffer(detail::be_u64(from)), zmq::send_flags::none);
@@ -350,6 +366,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
         sub = std::make_unique<zmq::socket_t>(context, zmq::socket_type::sub);
         sub->set(zmq::sockopt::linger, 0);
         sub->set(zmq::sockopt::rcvhwm, options.receive_hwm);
+        sub->set(zmq::sockopt::maxmsgsize, options.max_message_size);
         sub->set(zmq::sockopt::reconnect_ivl, static_cast<int>(options.reconnect_interval.count()));
         sub->set(zmq::sockopt::reconnect_ivl_max,
                  static_cast<int>(options.reconnect_interval_max.count()));
@@ -430,7 +447,36 @@ struct ZmqClient::Impl final : detail::StreamActions {
                 connected_peers = std::max(0, connected_peers - 1);
                 if (connected_peers == 0)
                     set_state(ConnectionState::kDisconnected, peer);
+                if (!options.bind)
+                    redial();
             }
+        }
+    }
+
+    // libzmq reconnects after a network error but not after a protocol error, such as a message
+    // above max_message_size: that connection would stay down for good. Dialling again after
+    // every disconnect covers both (the first attempt is immediate, later ones back off).
+    void redial() {
+        try {
+            sub->disconnect(endpoints.live);
+        } catch (const zmq::error_t&) {
+            // Already gone: nothing to undo.
+        }
+        sub->connect(endpoints.live);
+        log->debug("[{}] dialling {} again", options.pod_key, endpoints.live);
+    }
+
+    // The batch out of the socket's frames; a copy the allocator refuses drops just this batch.
+    std::optional<detail::RawBatch> copy_batch(const detail::ParsedFrames& f,
+                                               std::string_view topic,
+                                               bool replayed) {
+        try {
+            return detail::RawBatch{f.sequence, std::string(topic), std::string(f.payload),
+                                    replayed};
+        } catch (const std::bad_alloc&) {
+            report_decode_error(f.sequence, "batch dropped: out of memory receiving " +
+                                                std::to_string(f.payload.size()) + " bytes");
+            return std::nullopt;
         }
     }
 
@@ -444,11 +490,12 @@ struct ZmqClient::Impl final : detail::StreamActions {
                 continue;
             }
             update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
+            std::optional<detail::RawBatch> batch = copy_batch(f, f.topic, false);
+            if (!batch)
+                continue;  // a gap now, recovered or announced like any other
             if (f.topic != last_live_topic)
-                last_live_topic = std::string(f.topic);
-            stream.on_live(
-                detail::RawBatch{f.sequence, std::string(f.topic), std::string(f.payload), false},
-                now);
+                last_live_topic = batch->topic;
+            stream.on_live(std::move(*batch), now);
             if (stop_requested)
                 return;
         }
@@ -476,12 +523,10 @@ struct ZmqClient::Impl final : detail::StreamActions {
                     update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
                     // Replies before vLLM v0.26 carry no topic; the publisher has only one.
                     const bool has_topic = parts.size() == 4;
-                    stream.on_replay_batch(
-                        id,
-                        detail::RawBatch{f.sequence,
-                                         has_topic ? std::string(f.topic) : last_live_topic,
-                                         std::string(f.payload), true},
-                        now);
+                    std::optional<detail::RawBatch> batch = copy_batch(
+                        f, has_topic ? f.topic : std::string_view(last_live_topic), true);
+                    if (batch)
+                        stream.on_replay_batch(id, std::move(*batch), now);
                     break;
                 }
             }

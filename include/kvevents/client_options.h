@@ -75,6 +75,12 @@ struct ClientOptions {
     std::chrono::milliseconds heartbeat_timeout{5000};
     /// ZMQ_RCVHWM of the SUB socket, in messages (batches). vLLM's publisher uses 100000.
     int receive_hwm = 100000;
+    /// ZMQ_MAXMSGSIZE on the SUB and replay sockets: the largest message (a batch's payload
+    /// frame) accepted, in bytes. libzmq drops the connection of a peer that sends a larger one;
+    /// it reconnects, and the batch shows as a gap. Decoding takes at most 8 bytes of heap per
+    /// payload byte (see decode.h), so this also bounds one batch's memory. vLLM's batches are
+    /// kilobytes; -1 means no limit.
+    std::int64_t max_message_size = 16 * 1024 * 1024;
     /// Live batches held while a replay runs; past this the newest are dropped and refetched.
     std::size_t max_buffered_batches = 10000;
 
