@@ -66,7 +66,8 @@ BlockHash& BlockHash::operator=(const BlockHash& other) {
 
 BlockHash& BlockHash::operator=(BlockHash&& other) noexcept {
     if (this != &other) {
-        release();
+        if (is_long_digest())
+            delete_long_digest();
         bits_ = other.bits_;
         tag_ = other.tag_;
         other.tag_ = kUnsignedTag;
@@ -74,11 +75,9 @@ BlockHash& BlockHash::operator=(BlockHash&& other) noexcept {
     return *this;
 }
 
-void BlockHash::release() noexcept {
-    if (is_long_digest()) {
-        delete long_digest();
-        tag_ = kUnsignedTag;
-    }
+void BlockHash::delete_long_digest() noexcept {
+    delete long_digest();
+    tag_ = kUnsignedTag;
 }
 
 std::uint64_t BlockHash::to_u64() const {

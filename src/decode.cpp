@@ -211,13 +211,17 @@ private:
     // Every heap allocation the decode makes is charged here first, and charges are never given
     // back, so the sum of live allocations cannot pass the budget whatever the payload declares.
     void charge(const MsgpackReader& r, std::size_t bytes) {
-        if (bytes > budget_ - charged_) {
-            r.fail(DecodeErrc::kTooLarge,
-                   "decoding would take over " + std::to_string(limit_) + " bytes of heap (" +
-                       std::to_string(limits_.heap_per_payload_byte) + " per payload byte + " +
-                       std::to_string(limits_.heap_allowance) + ")");
-        }
+        if (bytes > budget_ - charged_)
+            fail_budget(r);
         charged_ += bytes;
+    }
+
+    // Out of line: the message is built only on this cold path.
+    [[noreturn]] __attribute__((noinline)) void fail_budget(const MsgpackReader& r) const {
+        r.fail(DecodeErrc::kTooLarge,
+               "decoding would take over " + std::to_string(limit_) + " bytes of heap (" +
+                   std::to_string(limits_.heap_per_payload_byte) + " per payload byte + " +
+                   std::to_string(limits_.heap_allowance) + ")");
     }
 
     // std::string keeps up to 15 bytes inline (libstdc++ and libc++ alike).
@@ -772,11 +776,16 @@ private:
             return std::nullopt;
         if (*wide < std::numeric_limits<Narrow>::min() ||
             *wide > std::numeric_limits<Narrow>::max()) {
-            throw ReaderError{DecodeErrc::kOutOfRange, at,
-                              std::to_string(*wide) + " does not fit in " +
-                                  (sizeof(Narrow) == 2 ? "int16" : "int32")};
+            fail_narrow(*wide, at, sizeof(Narrow) == 2 ? "int16" : "int32");
         }
         return static_cast<Narrow>(*wide);
+    }
+
+    [[noreturn]] static __attribute__((noinline)) void fail_narrow(std::int64_t value,
+                                                                   std::size_t at,
+                                                                   const char* type) {
+        throw ReaderError{DecodeErrc::kOutOfRange, at,
+                          std::to_string(value) + " does not fit in " + type};
     }
 
     std::string_view read_text(MsgpackReader& r) {

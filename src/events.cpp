@@ -9,19 +9,20 @@ namespace kvevents {
 namespace {
 
 // Names in code order, index 0 (kUnset) included; kOther has no name.
-constexpr std::array<const char*, 10> kMediumNames = {
+// string_view, so that matching a name compares lengths first and never counts characters.
+constexpr std::array<std::string_view, 10> kMediumNames = {
     "", "GPU", "CPU", "CPU_PINNED", "DISK", "EXTERNAL", "FS", "OBJ", "STORAGE", "SHARED_STORAGE"};
-constexpr std::array<const char*, 6> kCacheSpecKindNames = {
+constexpr std::array<std::string_view, 6> kCacheSpecKindNames = {
     "", "full_attention", "sliding_window", "chunked_local_attention", "mamba", "cross_attention"};
 
 template <class Code, std::size_t N>
-const char* name_of(Code code, const std::array<const char*, N>& names) {
+const char* name_of(Code code, const std::array<std::string_view, N>& names) {
     const auto index = static_cast<std::size_t>(code);
-    return index < N ? names[index] : "";
+    return index < N ? names[index].data() : "";  // each is a whole literal: NUL-terminated
 }
 
 template <class Code, std::size_t N>
-Code code_of(std::string_view name, const std::array<const char*, N>& names, Code other) {
+Code code_of(std::string_view name, const std::array<std::string_view, N>& names, Code other) {
     for (std::size_t i = 1; i < N; ++i) {
         if (name == names[i])
             return static_cast<Code>(i);

@@ -28,7 +28,10 @@ public:
     }
     BlockHash& operator=(const BlockHash& other);
     BlockHash& operator=(BlockHash&& other) noexcept;
-    ~BlockHash() { release(); }
+    ~BlockHash() {
+        if (is_long_digest())
+            delete_long_digest();
+    }
 
     static BlockHash from_unsigned(std::uint64_t value) {
         BlockHash h;
@@ -85,7 +88,7 @@ private:
     bool is_long_digest() const { return tag_ > kLastCodeTag; }
     const LongDigest* long_digest() const { return reinterpret_cast<const LongDigest*>(tag_); }
     std::uint64_t kind_salt() const { return is_digest() ? 0x9e3779b97f4a7c15ULL : 0; }
-    void release() noexcept;
+    void delete_long_digest() noexcept;
 
     std::uint64_t bits_ = 0;  // integer bit pattern, short digest bytes, or long digest's key
     std::uintptr_t tag_ = kUnsignedTag;

@@ -138,6 +138,11 @@ struct BlockRemovedExtras {
 /// Blocks that became full and cached on a publisher. The fields every publisher sends are inline;
 /// the rest are in `extras`, which is empty unless one of them was sent.
 struct BlockStored {
+    // Declared so that constructing one in place (as the decoder does) runs only the member
+    // initialisers: an implicit constructor would first zero the whole event under
+    // value-initialisation.
+    BlockStored() {}
+
     std::vector<BlockHash> block_hashes;
     std::vector<std::int64_t> token_ids;
     std::optional<BlockHash> parent_block_hash;  // nullopt: the first block starts a sequence
@@ -161,6 +166,8 @@ struct BlockStored {
 
 /// Blocks evicted from a publisher's cache.
 struct BlockRemoved {
+    BlockRemoved() {}  // see BlockStored()
+
     std::vector<BlockHash> block_hashes;
     Extras<BlockRemovedExtras> extras;
     std::optional<std::int16_t> group_idx;
