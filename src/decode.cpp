@@ -68,6 +68,7 @@ namespace {
 
 constexpr std::size_t kNoIndex = std::numeric_limits<std::size_t>::max();
 constexpr std::size_t kMaxUnknownTagsKept = 8;
+constexpr std::size_t kMaxMalformedEvents = 1024;
 
 // Field identifiers: for positional events the number is the array position (the tag is 0), so
 // one setter serves both encodings. Fields only maps carry are numbered past the last position.
@@ -358,40 +359,57 @@ private:
             // one malformed event costs its own slot and its valid siblings are kept. An
             // event that cannot even be stepped over leaves the rest unreadable: fatal.
             const MsgpackReader event_start = reader_;
+            const WireType type = reader_.peek_type();
+            if (type != WireType::kArray && type != WireType::kMap) {
+                // The commonest junk is noted without an exception, which costs microseconds.
+                set_field("");
+                malformed_event(
+                    ReaderError{DecodeErrc::kWrongType, reader_.offset(),
+                                std::string("event is ") + detail::wire_type_name(type) +
+                                    ", expected array or map"},
+                    i, event_start);
+                continue;
+            }
             try {
-                decode_event(reader_);
+                decode_event(reader_, type);
             } catch (const ReaderError& e) {
                 if (e.code == DecodeErrc::kTooLarge)
                     throw;  // the budget is spent: nothing after this can be decoded
-                ++out_.malformed_events;
-                reader_ = event_start;
-                try {
-                    reader_.skip(limits_.max_depth);
-                } catch (const ReaderError& structural) {
-                    set_field("events", i);
-                    throw ReaderError{structural.code, structural.offset,
-                                      "event " + std::to_string(i) +
-                                          " cannot be stepped over: " + structural.detail};
-                }
-                if (out_.event_errors.size() < DecodeResult::kMaxEventErrorsKept)
-                    out_.event_errors.push_back(make_error(e, i));
+                malformed_event(e, i, event_start);
             }
         }
         set_field("");
     }
 
-    void decode_event(MsgpackReader& r) {
+    // Counts and (the first few) keeps the error, and steps over the event.
+    void malformed_event(const ReaderError& e, std::uint32_t index, const MsgpackReader& start) {
+        if (++out_.malformed_events > kMaxMalformedEvents) {
+            // A batch of junk must not cost an exception per byte.
+            reader_.fail(DecodeErrc::kBadEvent,
+                         "more than " + std::to_string(kMaxMalformedEvents) +
+                             " malformed events; the rest of the batch is not read");
+        }
+        reader_ = start;
+        try {
+            reader_.skip(limits_.max_depth);
+        } catch (const ReaderError& structural) {
+            set_field("events", index);
+            throw ReaderError{
+                structural.code, structural.offset,
+                "event " + std::to_string(index) + " cannot be stepped over: " + structural.detail};
+        }
+        if (out_.event_errors.size() < DecodeResult::kMaxEventErrorsKept)
+            out_.event_errors.push_back(make_error(e, index));
+    }
+
+    void decode_event(MsgpackReader& r, WireType type) {
         set_field("");
-        const WireType type = r.peek_type();
         if (type == WireType::kArray) {
             ++out_.shape.positional_events;
             decode_positional_event(r, r.read_array_header());
-        } else if (type == WireType::kMap) {
+        } else {
             ++out_.shape.map_events;
             decode_map_event(r);
-        } else {
-            r.fail(DecodeErrc::kWrongType, std::string("event is ") + detail::wire_type_name(type) +
-                                               ", expected array or map");
         }
     }
 

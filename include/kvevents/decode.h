@@ -54,6 +54,8 @@ struct DecodeResult {
     /// Set when the envelope itself could not be read; the batch is then incomplete.
     std::optional<DecodeError> fatal;
     /// Events that were malformed and skipped; their valid siblings are in `batch.events`.
+    /// Past 1024 of them the batch is given up (a kBadEvent `fatal`): it is junk, and each one
+    /// costs an exception to step over.
     std::size_t malformed_events = 0;
     /// The first kMaxEventErrorsKept of those events' errors (a bound, so junk costs no memory).
     std::vector<DecodeError> event_errors;

@@ -61,8 +61,8 @@ void reset_peak() {
     g_peak.store(g_live.load());
 }
 
-void limit_this_thread() {
-    t_limited = true;
+void limit_this_thread(bool limited) {
+    t_limited = limited;
 }
 
 void set_limit(std::size_t limit, std::size_t min_request) {

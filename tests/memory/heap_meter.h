@@ -18,7 +18,8 @@ void reset_peak();
 /// that would take live() past `limit` throw std::bad_alloc. Other requests always succeed.
 /// 0 lifts the limit.
 void set_limit(std::size_t limit, std::size_t min_request = 4096);
-/// Puts the calling thread (a client's loop, from inside its handler) under the limit.
-void limit_this_thread();
+/// Puts the calling thread (a client's loop, from inside its handler) under the limit, or takes
+/// it out again.
+void limit_this_thread(bool limited = true);
 
 }  // namespace kvevents::test::heap_meter

@@ -3,7 +3,9 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -200,6 +202,114 @@ TEST(BlockHashTest, ToU64OfShortDigestUsesAllBytes) {
     EXPECT_EQ(digest_of({0xab}).to_u64(), 0xabULL);
     EXPECT_EQ(digest_of({0x01, 0x02, 0x03}).to_u64(), 0x010203ULL);
     EXPECT_EQ(digest_of(sequence_bytes(0x01, 7)).to_u64(), 0x01020304050607ULL);
+}
+
+TEST(BlockHashTest, IsSixteenBytesAndMovesWithoutThrowing) {
+    static_assert(sizeof(BlockHash) == 16);
+    static_assert(std::is_nothrow_move_constructible_v<BlockHash>);
+    static_assert(std::is_nothrow_move_assignable_v<BlockHash>);
+}
+
+BlockHash digest_of(std::size_t size, std::uint8_t first) {
+    std::vector<std::uint8_t> bytes(size);
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<std::uint8_t>(first + i);
+    return BlockHash::from_digest(bytes.data(), bytes.size());
+}
+
+TEST(BlockHashTest, EveryDigestLengthKeepsItsBytesThroughCopiesAndMoves) {
+    for (std::size_t size = 1; size <= BlockHash::kMaxDigestSize; ++size) {
+        SCOPED_TRACE(size);
+        const BlockHash original = digest_of(size, 0xa0);
+        BlockHash copy = original;
+        EXPECT_EQ(copy, original);
+        EXPECT_EQ(copy.digest_size(), size);
+        EXPECT_NE(copy.digest_data(), original.digest_data());  // its own bytes, not shared
+        BlockHash moved = std::move(copy);
+        EXPECT_EQ(moved, original);
+        EXPECT_EQ(moved.to_u64(), original.to_u64());
+        EXPECT_EQ(moved.to_string(), original.to_string());
+        BlockHash assigned = BlockHash::from_unsigned(1);
+        assigned = original;
+        EXPECT_EQ(assigned, original);
+        assigned = digest_of(size, 0x10);  // replaces (and frees) the bytes it held
+        EXPECT_NE(assigned, original);
+        assigned = BlockHash::from_unsigned(7);
+        EXPECT_TRUE(assigned.is_integer());
+        EXPECT_EQ(assigned.digest_size(), 0u);
+    }
+}
+
+TEST(BlockHashTest, SelfAssignmentKeepsTheDigest) {
+    BlockHash h = digest_of(32, 1);
+    const BlockHash expected = h;
+    const BlockHash& alias = h;
+    h = alias;
+    EXPECT_EQ(h, expected);
+    BlockHash& same = h;
+    h = std::move(same);
+    EXPECT_EQ(h, expected);
+}
+
+TEST(EventModelTest, EventsAreCompact) {
+    // The sizes docs/benchmarks.md and the README quote; a field added inline shows here.
+    EXPECT_EQ(sizeof(Event), 120u);
+    EXPECT_EQ(sizeof(BlockRemoved), 40u);
+}
+
+TEST(EventModelTest, KnownNamesBecomeCodesAndOthersAreKeptWhole) {
+    BlockStored ev;
+    EXPECT_EQ(ev.medium_name(), "");
+    ev.set_medium("CPU");
+    EXPECT_EQ(ev.medium, Medium::kCpu);
+    EXPECT_FALSE(ev.extras);  // a known name allocates nothing
+    ev.set_medium("cuda:1");
+    EXPECT_EQ(ev.medium, Medium::kOther);
+    EXPECT_EQ(ev.medium_name(), "cuda:1");
+    ev.set_medium("GPU");
+    EXPECT_EQ(ev.medium_name(), "GPU");
+    EXPECT_EQ(ev.extras.or_empty().medium_name, "");
+    ev.set_medium(std::nullopt);
+    EXPECT_EQ(ev.medium, Medium::kUnset);
+    ev.set_kv_cache_spec_kind("sliding_window");
+    EXPECT_EQ(ev.kv_cache_spec_kind, CacheSpecKind::kSlidingWindow);
+    ev.set_kv_cache_spec_kind("linear_attention");
+    EXPECT_EQ(ev.kv_cache_spec_kind_name(), "linear_attention");
+    for (const char* name : {"GPU", "CPU", "CPU_PINNED", "DISK", "EXTERNAL", "FS", "OBJ", "STORAGE",
+                             "SHARED_STORAGE"}) {
+        EXPECT_STREQ(to_string(medium_from_name(name)), name);
+    }
+    EXPECT_STREQ(to_string(Medium::kOther), "");
+
+    BlockRemoved removed;
+    removed.set_medium("cpu");
+    EXPECT_EQ(removed.medium, Medium::kOther);
+    EXPECT_EQ(removed.medium_name(), "cpu");
+}
+
+TEST(EventModelTest, CopiesAreDeepAndEqualityIgnoresAnEmptyExtrasBlock) {
+    BlockStored a;
+    a.block_hashes.push_back(digest_of(32, 3));
+    a.extras.ensure().lora_name = "adapter";
+    BlockStored b = a;
+    EXPECT_EQ(a, b);
+    b.extras->lora_name = "other";
+    EXPECT_EQ(*a.extras->lora_name, "adapter");
+    EXPECT_FALSE(a == b);
+
+    BlockStored plain;
+    BlockStored with_empty_extras;
+    with_empty_extras.extras.ensure();
+    EXPECT_EQ(plain, with_empty_extras);
+    with_empty_extras.extras.reset();
+    EXPECT_FALSE(with_empty_extras.extras);
+
+    BlockRemoved r1;
+    BlockRemoved r2;
+    r2.extras.ensure().locality = "LOCAL";
+    EXPECT_FALSE(r1 == r2);
+    r1 = r2;
+    EXPECT_EQ(r1, r2);
+    EXPECT_EQ(AllBlocksCleared{}, AllBlocksCleared{});
 }
 
 TEST(TokenIdsToBytesTest, FourBytesBigEndianEach) {
