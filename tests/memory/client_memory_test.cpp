@@ -36,23 +36,30 @@ struct LimitGuard {
     ~LimitGuard() { heap_meter::set_limit(0); }
 };
 
-// A client whose loop thread is under the heap limit: its first batch puts it there.
-std::unique_ptr<ZmqClient> start_limited_client(testing::MockPublisher& pub,
-                                                RecordingHandler& handler,
-                                                ClientOptions options) {
-    handler.before_batch = [](const ReceivedBatch&) { heap_meter::limit_this_thread(); };
-    auto client = start_client(pub, handler, std::move(options));
-    publish_n(pub, 1);
-    EXPECT_TRUE(handler.wait_for_batches(1));
-    return client;
-}
+// A publisher and a live-only client whose loop thread is under the heap limit (its first
+// batch puts it there; the limit itself is set by each test).
+class ClientMemory : public ::testing::Test {
+protected:
+    ClientOptions live_options() const {
+        ClientOptions o = options_for(pub);
+        o.start_sequence = std::nullopt;
+        return o;
+    }
 
-TEST(ClientMemory, EveryCraftedPayloadIsDecodedOrReportedAndTheNextBatchArrives) {
+    void start(ClientOptions options) {
+        handler.before_batch = [](const ReceivedBatch&) { heap_meter::limit_this_thread(); };
+        client = start_client(pub, handler, std::move(options));
+        publish_n(pub, 1);
+        ASSERT_TRUE(handler.wait_for_batches(1));
+    }
+
     testing::MockPublisher pub;
     RecordingHandler handler;
-    ClientOptions options = options_for(pub);
-    options.start_sequence = std::nullopt;
-    auto client = start_limited_client(pub, handler, options);
+    std::unique_ptr<ZmqClient> client;  // declared last: stopped before the rest goes
+};
+
+TEST_F(ClientMemory, EveryCraftedPayloadIsDecodedOrReportedAndTheNextBatchArrives) {
+    start(live_options());
     const std::vector<HostilePayload> payloads = hostile_payloads();
     // Room for one payload's budget (8 x 1 MiB + 64 KiB) and the handler's copies of the valid
     // ones, not for the gigabytes an unbounded decoder asks for.
@@ -73,12 +80,8 @@ TEST(ClientMemory, EveryCraftedPayloadIsDecodedOrReportedAndTheNextBatchArrives)
     EXPECT_EQ(client->stats().state, ConnectionState::kConnected);
 }
 
-TEST(ClientMemory, AnAllocationFailureInOneBatchIsADecodeErrorNotTheEndOfTheClient) {
-    testing::MockPublisher pub;
-    RecordingHandler handler;
-    ClientOptions options = options_for(pub);
-    options.start_sequence = std::nullopt;
-    auto client = start_limited_client(pub, handler, options);
+TEST_F(ClientMemory, AnAllocationFailureInOneBatchIsADecodeErrorNotTheEndOfTheClient) {
+    start(live_options());
     const HostilePayload big = hostile_payloads()[7];  // valid: needs about 6 MiB to decode
     LimitGuard limit(3 << 20);                         // enough to receive it, not to decode it
     const std::uint64_t failing = pub.publish_payload(big.bytes);
@@ -96,12 +99,8 @@ TEST(ClientMemory, AnAllocationFailureInOneBatchIsADecodeErrorNotTheEndOfTheClie
     EXPECT_NE(error->detail.find("out of memory"), std::string::npos) << error->detail;
 }
 
-TEST(ClientMemory, ABatchTheClientCannotEvenCopyIsDroppedAndAnnounced) {
-    testing::MockPublisher pub;
-    RecordingHandler handler;
-    ClientOptions options = options_for(pub);
-    options.start_sequence = std::nullopt;
-    auto client = start_limited_client(pub, handler, options);
+TEST_F(ClientMemory, ABatchTheClientCannotEvenCopyIsDroppedAndAnnounced) {
+    start(live_options());
     const HostilePayload big = hostile_payloads()[7];
     LimitGuard limit(512 << 10);  // less than the payload itself
     const std::uint64_t failing = pub.publish_payload(big.bytes);
@@ -118,18 +117,13 @@ TEST(ClientMemory, ABatchTheClientCannotEvenCopyIsDroppedAndAnnounced) {
     }));
 }
 
-TEST(ClientMemory, AMessageAboveTheMaximumSizeIsNeverDeliveredAndTheStreamGoesOn) {
-    testing::MockPublisher pub;
-    RecordingHandler handler;
-    ClientOptions options = options_for(pub);
-    options.start_sequence = std::nullopt;
+TEST_F(ClientMemory, AMessageAboveTheMaximumSizeIsNeverDeliveredAndTheStreamGoesOn) {
+    ClientOptions options = live_options();
     options.max_message_size = 4096;
     // The replay socket drops the same batch, so the reconnect check cannot succeed: it gives
     // up within this.
     options.replay_total_timeout = 1s;
-    auto client = start_client(pub, handler, options);
-    publish_n(pub, 1);
-    ASSERT_TRUE(handler.wait_for_batches(1));
+    start(options);
     const std::uint64_t oversized = pub.publish_payload(hostile_payloads(64 * 1024)[7].bytes);
     // libzmq drops the connection that carried it; once the client is back, the stream goes on
     // and the missing batch is announced, not delivered.
