@@ -839,7 +839,11 @@ private:
         if (code == Code::kOther) {
             ExtrasT& x = extras_of(r, extras);
             charge_text(r, text.size());
-            (x.*other_text).assign(text.data(), text.size());
+            // A fresh string: assigning into the old one (a repeated key) could grow it to
+            // twice its capacity, more than was charged.
+            x.*other_text = std::string(text);
+        } else if (extras) {
+            ((*extras).*other_text).clear();  // a repeated key: the last one wins
         }
     }
 
@@ -977,7 +981,9 @@ private:
             strings.push_back(std::to_string(id));
             charge_text(r, strings.back().size());  // charged after: 20 bytes at most
         }
-        ev.token_ids.clear();
+        // The integer buffer is freed, not kept empty in the event: its charge comes back.
+        charged_ -= ev.token_ids.capacity() * sizeof(std::int64_t);
+        std::vector<std::int64_t>().swap(ev.token_ids);
     }
 
     static std::int64_t read_token(MsgpackReader& r) {
@@ -1022,8 +1028,7 @@ DecodeResult decode_batch(const void* data, std::size_t size, const DecodeLimits
         decoder.run();
     } catch (const std::bad_alloc&) {
         result = DecodeResult{};  // frees what was decoded, so the error itself can be built
-        result.fatal =
-            DecodeError{DecodeErrc::kOutOfMemory, 0, std::nullopt, "", "allocation failed"};
+        result.fatal = DecodeError{DecodeErrc::kOutOfMemory, 0, std::nullopt, "", ""};
     }
     return result;
 }

@@ -150,6 +150,9 @@ struct ZmqClient::Impl final : detail::StreamActions {
     detail::LogRateLimiter error_log;
     ConnectionState state = ConnectionState::kConnecting;
     int connected_peers = 0;
+    // When to dial the live endpoint again if libzmq has not reconnected by then (see redial()).
+    std::optional<Clock::time_point> redial_at;
+    milliseconds redial_backoff{0};
     bool ever_connected = false;
     std::vector<zmq::message_t> parts;
     std::vector<std::string_view> frame_views;
@@ -219,7 +222,8 @@ struct ZmqClient::Impl final : detail::StreamActions {
         } catch (const std::exception& e) {
             // Whatever one batch does, the stream goes on with the next.
             try {
-                report_decode_error(raw.sequence, std::string("batch dropped: ") + e.what());
+                report_decode_error(raw.sequence,
+                                    std::string("handling the batch failed: ") + e.what());
             } catch (const std::exception&) {
                 // Out of memory even for the notice: the batch is still counted.
                 update_stats([](ClientStats& s) { ++s.decode_errors; });
@@ -363,6 +367,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
     // --- the loop ------------------------------------------------------------------------
 
     void open_sockets() {
+        redial_backoff = options.reconnect_interval;
         sub = std::make_unique<zmq::socket_t>(context, zmq::socket_type::sub);
         sub->set(zmq::sockopt::linger, 0);
         sub->set(zmq::sockopt::rcvhwm, options.receive_hwm);
@@ -441,26 +446,36 @@ struct ZmqClient::Impl final : detail::StreamActions {
             std::memcpy(&event, parts[0].data(), sizeof event);
             const std::string peer(parts[1].to_string_view());
             if (event == ZMQ_EVENT_CONNECTED || event == ZMQ_EVENT_ACCEPTED) {
-                ++connected_peers;
+                // Connecting, there is one endpoint and so one connection at most; counting up
+                // could go wrong when a redial replaces a session whose event is still queued.
+                connected_peers = options.bind ? connected_peers + 1 : 1;
+                redial_at.reset();
                 set_state(ConnectionState::kConnected, peer);
             } else if (event == ZMQ_EVENT_DISCONNECTED) {
                 connected_peers = std::max(0, connected_peers - 1);
                 if (connected_peers == 0)
                     set_state(ConnectionState::kDisconnected, peer);
-                if (!options.bind)
-                    redial();
+                if (!options.bind && !redial_at)
+                    redial_at = Clock::now() + redial_backoff;
             }
         }
     }
 
     // libzmq reconnects after a network error but not after a protocol error, such as a message
-    // above max_message_size: that connection would stay down for good. Dialling again after
-    // every disconnect covers both (the first attempt is immediate, later ones back off).
-    void redial() {
+    // above max_message_size: that connection would stay down for good. So when no connection is
+    // back a backoff after a disconnect, the endpoint is dialled again. The backoff doubles up to
+    // reconnect_interval_max, and goes back to reconnect_interval once a batch arrives, so a peer
+    // that accepts and drops connections is not dialled in a tight loop.
+    void redial_if_due(Clock::time_point now) {
+        if (!redial_at || now < *redial_at)
+            return;
+        redial_at.reset();
+        redial_backoff = std::min(redial_backoff * 2, options.reconnect_interval_max);
         try {
             sub->disconnect(endpoints.live);
-        } catch (const zmq::error_t&) {
-            // Already gone: nothing to undo.
+        } catch (const zmq::error_t& e) {
+            if (e.num() != ENOENT)
+                return;  // the old session may still be there: a second one would duplicate
         }
         sub->connect(endpoints.live);
         log->debug("[{}] dialling {} again", options.pod_key, endpoints.live);
@@ -496,6 +511,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
             if (f.topic != last_live_topic)
                 last_live_topic = batch->topic;
             stream.on_live(std::move(*batch), now);
+            redial_backoff = options.reconnect_interval;  // this connection works
             if (stop_requested)
                 return;
         }
@@ -538,8 +554,9 @@ struct ZmqClient::Impl final : detail::StreamActions {
 
     milliseconds next_timeout(Clock::time_point now) const {
         auto timeout = options.poll_interval;
-        if (const auto deadline = stream.next_deadline()) {
-            timeout = std::min(timeout, std::chrono::ceil<milliseconds>(*deadline - now));
+        for (const auto deadline : {stream.next_deadline(), redial_at}) {
+            if (deadline)
+                timeout = std::min(timeout, std::chrono::ceil<milliseconds>(*deadline - now));
         }
         return std::max(timeout, milliseconds(0));
     }
@@ -562,14 +579,22 @@ struct ZmqClient::Impl final : detail::StreamActions {
             // What the poll saw as silent was silent up to now: timers judge by this instant,
             // not by the end of the handler calls below.
             const auto woke = Clock::now();
-            if ((items[1].revents & ZMQ_POLLIN) != 0)
-                drain_monitor();
-            if (items.size() > 2 && dealer && (items[2].revents & ZMQ_POLLIN) != 0)
-                drain_replay();
-            if ((items[0].revents & ZMQ_POLLIN) != 0)
-                drain_live(woke);
-            if (!stop_requested)
-                stream.on_tick(woke);
+            try {
+                if ((items[1].revents & ZMQ_POLLIN) != 0)
+                    drain_monitor();
+                if (items.size() > 2 && dealer && (items[2].revents & ZMQ_POLLIN) != 0)
+                    drain_replay();
+                if ((items[0].revents & ZMQ_POLLIN) != 0)
+                    drain_live(woke);
+                redial_if_due(woke);
+                if (!stop_requested)
+                    stream.on_tick(woke);
+            } catch (const std::bad_alloc&) {
+                // Out of memory for something small (a log line, a notice, a held batch's
+                // slot): the message being handled is lost, which shows as a gap, and the loop
+                // goes on rather than stop the client for good.
+                update_stats([](ClientStats& s) { ++s.decode_errors; });
+            }
         }
     }
 

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <new>
 
+#include <malloc.h>
+
 namespace kvevents::test::heap_meter {
 namespace {
 
@@ -13,10 +15,9 @@ std::atomic<std::size_t> g_limit{0};
 std::atomic<std::size_t> g_min_request{0};
 thread_local bool t_limited = false;
 
-// Each block carries its size in front, so delete knows what to take off (unsized delete is
-// common). 16 bytes keep the user pointer aligned as malloc's is.
-constexpr std::size_t kHeader = 16;
-
+// Blocks are counted at the size the allocator gives (malloc_usable_size: the request rounded up
+// to the allocator's granule, the exact request under ASan), so no header is added in front and
+// ASan's redzones stay where they are.
 void* allocate(std::size_t size, bool throws) {
     const std::size_t limit = g_limit.load(std::memory_order_relaxed);
     if (limit != 0 && t_limited && size >= g_min_request.load(std::memory_order_relaxed) &&
@@ -25,26 +26,25 @@ void* allocate(std::size_t size, bool throws) {
             throw std::bad_alloc();
         return nullptr;
     }
-    void* block = std::malloc(size + kHeader);
+    void* block = std::malloc(size == 0 ? 1 : size);
     if (block == nullptr) {
         if (throws)
             throw std::bad_alloc();
         return nullptr;
     }
-    *static_cast<std::size_t*>(block) = size;
-    const std::size_t now = g_live.fetch_add(size, std::memory_order_relaxed) + size;
+    const std::size_t got = malloc_usable_size(block);
+    const std::size_t now = g_live.fetch_add(got, std::memory_order_relaxed) + got;
     std::size_t seen = g_peak.load(std::memory_order_relaxed);
     while (now > seen && !g_peak.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
     }
-    return static_cast<char*>(block) + kHeader;
+    return block;
 }
 
 void release(void* ptr) noexcept {
     if (ptr == nullptr)
         return;
-    void* block = static_cast<char*>(ptr) - kHeader;
-    g_live.fetch_sub(*static_cast<std::size_t*>(block), std::memory_order_relaxed);
-    std::free(block);
+    g_live.fetch_sub(malloc_usable_size(ptr), std::memory_order_relaxed);
+    std::free(ptr);
 }
 
 }  // namespace

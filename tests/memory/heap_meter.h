@@ -8,7 +8,8 @@
 
 namespace kvevents::test::heap_meter {
 
-/// Bytes requested through operator new and not yet deleted.
+/// Bytes allocated through operator new and not yet deleted, as the allocator sized them
+/// (malloc_usable_size).
 std::size_t live();
 /// The highest live() since the last reset_peak().
 std::size_t peak();

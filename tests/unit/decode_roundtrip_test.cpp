@@ -793,10 +793,31 @@ TEST(HandMadeDecodeTest, MixedIntAndStringTokensBecomeStrings) {
     const auto& first = std::get<BlockStored>(r.batch.events[0]);
     EXPECT_EQ(first.token_id_form, TokenIdForm::kString);
     EXPECT_TRUE(first.token_ids.empty());
+    EXPECT_EQ(first.token_ids.capacity(), 0u);  // the integers' buffer is not kept
     EXPECT_EQ(first.extras.or_empty().token_id_strings, (std::vector<std::string>{"1", "x", "-3"}));
     const auto& second = std::get<BlockStored>(r.batch.events[1]);
     EXPECT_EQ(second.token_id_form, TokenIdForm::kString);
     EXPECT_EQ(second.extras.or_empty().token_id_strings, (std::vector<std::string>{"a", "70000"}));
+}
+
+TEST(HandMadeDecodeTest, ARepeatedNameKeyKeepsOnlyTheLastValue) {
+    const std::string long_name(40, 'd');
+    MsgBuilder other_then_known;
+    other_then_known.map(4).str("type").str("BlockRemoved").str("block_hashes").array(1).uint(1);
+    other_then_known.str("medium").str("cuda:0").str("medium").str("GPU");
+    MsgBuilder short_then_long;
+    short_then_long.map(4).str("type").str("BlockRemoved").str("block_hashes").array(1).uint(1);
+    short_then_long.str("medium").str(long_name.substr(0, 20)).str("medium").str(long_name);
+
+    const DecodeResult r =
+        test::decode(batch_of({other_then_known.bytes(), short_then_long.bytes()}));
+    expect_clean(r);
+    ASSERT_EQ(r.batch.events.size(), 2u);
+    BlockRemoved plain_gpu;
+    plain_gpu.block_hashes.push_back(BlockHash::from_unsigned(1));
+    plain_gpu.set_medium("GPU");
+    EXPECT_TRUE(std::get<BlockRemoved>(r.batch.events[0]) == plain_gpu);
+    EXPECT_EQ(std::get<BlockRemoved>(r.batch.events[1]).medium_name(), long_name);
 }
 
 TEST(HandMadeDecodeTest, NilTokenIdsReadAsEmpty) {
