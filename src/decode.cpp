@@ -903,10 +903,9 @@ private:
         return v;
     }
 
+    // Not nil: read_stored_extra took that.
     void read_extra_keys(MsgpackReader& r, std::optional<std::vector<ExtraKeyEntry>>& out) {
         out.reset();
-        if (r.try_read_nil())
-            return;
         const std::uint32_t count = r.read_array_header();
         std::vector<ExtraKeyEntry> entries;
         reserve_charged(r, entries, bounded_reserve(count, r));

@@ -83,6 +83,8 @@ TEST(ValidateOptions, NamesTheBadField) {
         {"heartbeat_interval",
          [](ClientOptions& o) { o.heartbeat_interval = std::chrono::milliseconds(-1); }},
         {"receive_hwm", [](ClientOptions& o) { o.receive_hwm = -1; }},
+        {"max_message_size", [](ClientOptions& o) { o.max_message_size = 0; }},
+        {"max_message_size", [](ClientOptions& o) { o.max_message_size = -2; }},
         {"tcp_keepalive_count", [](ClientOptions& o) { o.tcp_keepalive_count = 0; }},
         {"log_errors_per_second", [](ClientOptions& o) { o.log_errors_per_second = -1; }},
     };
@@ -91,6 +93,9 @@ TEST(ValidateOptions, NamesTheBadField) {
         c.spoil(o);
         EXPECT_NE(validation_error(o).find(c.field), std::string::npos) << c.field;
     }
+    ClientOptions unlimited = good;
+    unlimited.max_message_size = -1;
+    EXPECT_EQ(validation_error(unlimited), "");
 }
 
 }  // namespace

@@ -2,8 +2,10 @@
 // hand-made msgpack for the shapes no conforming publisher writes but the decoder must accept.
 
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <variant>
 #include <vector>
@@ -818,6 +820,41 @@ TEST(HandMadeDecodeTest, ARepeatedNameKeyKeepsOnlyTheLastValue) {
     plain_gpu.set_medium("GPU");
     EXPECT_TRUE(std::get<BlockRemoved>(r.batch.events[0]) == plain_gpu);
     EXPECT_EQ(std::get<BlockRemoved>(r.batch.events[1]).medium_name(), long_name);
+}
+
+TEST(HandMadeDecodeTest, ANilAfterAValueClearsEveryRareField) {
+    const char* const stored_keys[] = {"lora_name", "extra_keys", "kv_cache_spec_sliding_window",
+                                       "locality",  "ownership",  "session_id",
+                                       "cache_salt"};
+    MsgBuilder stored;
+    stored.map(static_cast<std::uint32_t>(2 + 2 * std::size(stored_keys)));
+    stored.str("type").str("BlockStored");
+    stored.str("block_hashes").array(1).uint(1);
+    for (const char* key : stored_keys) {
+        stored.str(key);
+        if (std::string_view(key) == "extra_keys") {
+            stored.array(1).nil();
+        } else if (std::string_view(key) == "kv_cache_spec_sliding_window") {
+            stored.uint(4096);
+        } else {
+            stored.str("v");
+        }
+        stored.str(key).nil();
+    }
+    MsgBuilder removed;
+    removed.map(6).str("type").str("BlockRemoved").str("block_hashes").array(1).uint(1);
+    removed.str("locality").str("LOCAL").str("locality").nil();
+    removed.str("ownership").uint(3).str("ownership").nil();
+
+    const DecodeResult r = test::decode(batch_of({stored.bytes(), removed.bytes()}));
+    expect_clean(r);
+    ASSERT_EQ(r.batch.events.size(), 2u);
+    BlockStored plain_stored;
+    plain_stored.block_hashes.push_back(BlockHash::from_unsigned(1));
+    EXPECT_TRUE(std::get<BlockStored>(r.batch.events[0]) == plain_stored);
+    BlockRemoved plain_removed;
+    plain_removed.block_hashes.push_back(BlockHash::from_unsigned(1));
+    EXPECT_TRUE(std::get<BlockRemoved>(r.batch.events[1]) == plain_removed);
 }
 
 TEST(HandMadeDecodeTest, NilTokenIdsReadAsEmpty) {
