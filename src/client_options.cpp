@@ -93,7 +93,6 @@ void validate(const ClientOptions& options) {
         throw std::invalid_argument("ClientOptions.pod_key must not be empty");
     }
     resolve_endpoints(options);
-    check_positive(options.poll_interval, "poll_interval");
     check_positive(options.replay_idle_timeout, "replay_idle_timeout");
     check_positive(options.replay_total_timeout, "replay_total_timeout");
     check_positive(options.replay_backoff_initial, "replay_backoff_initial");

@@ -24,7 +24,7 @@ const char* to_string(ReplayPurpose purpose) {
 
 namespace {
 
-std::size_t digest(const std::string& payload) {
+std::size_t digest(std::string_view payload) {
     return std::hash<std::string_view>{}(payload);
 }
 
@@ -66,7 +66,7 @@ void StreamStateMachine::on_live(RawBatch batch, TimePoint now) {
     // delivered first, or a new incarnation that only replay had shown.
     const bool went_back = last_live_ && seq <= *last_live_;
     if (!went_back && next_ && seq < *next_) {
-        const Copy copy = compare_with_delivered(seq, batch.payload);
+        const Copy copy = compare_with_delivered(seq, batch.payload_view());
         if (copy == Copy::kSame) {
             last_live_ = seq;
             actions_.duplicate_dropped(seq);
@@ -162,7 +162,7 @@ void StreamStateMachine::first_reply(Replaying& replay,
             return;  // older first: each is checked against what was delivered as it comes
         consumed = seq == anchor_->sequence;
         if (seq == anchor_->sequence) {
-            if (anchor_->payload && batch.payload != *anchor_->payload) {
+            if (anchor_->payload && batch.payload_view() != anchor_->payload->to_string_view()) {
                 restart(0, now);
                 return;
             }
@@ -347,7 +347,7 @@ void StreamStateMachine::note_known(std::uint64_t sequence) {
 }
 
 StreamStateMachine::Copy StreamStateMachine::compare_with_delivered(
-    std::uint64_t sequence, const std::string& payload) const {
+    std::uint64_t sequence, std::string_view payload) const {
     const auto it = std::lower_bound(recent_digests_.begin(), recent_digests_.end(), sequence,
                                      [](const std::pair<std::uint64_t, std::size_t>& e,
                                         std::uint64_t s) { return e.first < s; });
@@ -359,11 +359,11 @@ StreamStateMachine::Copy StreamStateMachine::compare_with_delivered(
 bool StreamStateMachine::contradicts_history(const RawBatch& reply) const {
     const std::uint64_t seq = reply.sequence;
     if (anchor_ && anchor_->payload && anchor_->sequence == seq)
-        return *anchor_->payload != reply.payload;
-    if (compare_with_delivered(seq, reply.payload) == Copy::kDifferent)
+        return anchor_->payload->to_string_view() != reply.payload_view();
+    if (compare_with_delivered(seq, reply.payload_view()) == Copy::kDifferent)
         return true;
     const auto it = pending_.find(seq);
-    return it != pending_.end() && it->second.batch.payload != reply.payload;
+    return it != pending_.end() && it->second.batch.payload_view() != reply.payload_view();
 }
 
 // Whether a batch held beyond `finished`'s last reply satisfies `held_from`.
@@ -382,7 +382,7 @@ bool StreamStateMachine::held_beyond(const Replaying& finished, Predicate held_f
 // the live stream has reached the new incarnation. Any other is set aside: one of the old
 // incarnation is covered by the restart notice, and one of the new is fetched by replay.
 void StreamStateMachine::untrusted_live(const RawBatch& batch, TimePoint now) {
-    const Copy copy = compare_with_delivered(batch.sequence, batch.payload);
+    const Copy copy = compare_with_delivered(batch.sequence, batch.payload_view());
     if (copy == Copy::kSame) {
         live_trusted_ = true;
         set_aside_.reset();
@@ -391,7 +391,7 @@ void StreamStateMachine::untrusted_live(const RawBatch& batch, TimePoint now) {
         return;
     }
     actions_.duplicate_dropped(batch.sequence);
-    set_aside_.emplace(batch.sequence, digest(batch.payload));
+    set_aside_.emplace(batch.sequence, digest(batch.payload_view()));
     probe_wanted_ = true;  // if replay fails, the tail is checked later
     // What the publisher has now, checked against our history: a running replay may have been
     // served before this batch was published, so another follows it.
@@ -409,7 +409,7 @@ void StreamStateMachine::deliver(RawBatch& batch) {
             untie_live();
     }
     if (batch.replayed && set_aside_ && set_aside_->first == seq) {
-        if (set_aside_->second == digest(batch.payload)) {
+        if (set_aside_->second == digest(batch.payload_view())) {
             // The newest live batch set aside is this one: the live stream is on this history,
             // and the replay has fetched everything set aside.
             live_trusted_ = true;
@@ -425,7 +425,7 @@ void StreamStateMachine::deliver(RawBatch& batch) {
     // Kept for batches a replay may send again: ones delivered from replay (their live copies
     // may follow) and ones delivered while a replay runs.
     if ((batch.replayed && (!last_live_ || seq > *last_live_)) || replaying()) {
-        recent_digests_.emplace_back(seq, digest(batch.payload));
+        recent_digests_.emplace_back(seq, digest(batch.payload_view()));
         if (recent_digests_.size() > config_.max_buffered)
             recent_digests_.pop_front();
     }
@@ -673,7 +673,7 @@ void StreamStateMachine::untie_live() {
             ++it;
             continue;
         }
-        set_aside_.emplace(it->first, digest(it->second.batch.payload));
+        set_aside_.emplace(it->first, digest(it->second.batch.payload_view()));
         it = pending_.erase(it);
     }
     if (set_aside_)

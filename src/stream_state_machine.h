@@ -25,18 +25,41 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
+
+#include <zmq.hpp>
 
 namespace kvevents::detail {
 
 using StreamClock = std::chrono::steady_clock;
 using TimePoint = StreamClock::time_point;
 
-/// A received batch before decoding: delivery order depends only on its sequence number.
+/// A received batch before decoding: delivery order depends only on its sequence number. It owns
+/// the frames as they were received, moved out of the socket rather than copied.
 struct RawBatch {
+    RawBatch() = default;
+    RawBatch(std::uint64_t seq,
+             zmq::message_t topic_frame,
+             zmq::message_t payload_frame,
+             bool from_replay)
+        : sequence(seq),
+          topic(std::move(topic_frame)),
+          payload(std::move(payload_frame)),
+          replayed(from_replay) {}
+    /// Copies the bytes: for tests, and for replies that carry no topic of their own.
+    RawBatch(std::uint64_t seq,
+             std::string_view topic_text,
+             std::string_view payload_bytes,
+             bool from_replay)
+        : RawBatch(seq, zmq::message_t(topic_text), zmq::message_t(payload_bytes), from_replay) {}
+
+    std::string_view topic_view() const { return topic.to_string_view(); }
+    std::string_view payload_view() const { return payload.to_string_view(); }
+
     std::uint64_t sequence = 0;
-    std::string topic;
-    std::string payload;
+    zmq::message_t topic;
+    zmq::message_t payload;
     bool replayed = false;
 };
 
@@ -159,7 +182,7 @@ private:
     };
     struct Anchor {
         std::uint64_t sequence;
-        std::optional<std::string> payload;  // nullopt: a start position, known by number only
+        std::optional<zmq::message_t> payload;  // nullopt: a start position, known by number only
     };
 
     Replaying* active_replay(std::uint64_t id);
@@ -167,7 +190,7 @@ private:
     bool has_hole() const;
     void note_known(std::uint64_t sequence);
     enum class Copy { kSame, kDifferent, kUnknown };
-    Copy compare_with_delivered(std::uint64_t sequence, const std::string& payload) const;
+    Copy compare_with_delivered(std::uint64_t sequence, std::string_view payload) const;
     void untrusted_live(const RawBatch& batch, TimePoint now);
     bool contradicts_history(const RawBatch& reply) const;
     bool awaits_replay(std::uint64_t sequence, std::uint64_t source_replay) const;

@@ -15,6 +15,8 @@
 #include <pthread.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <zmq.hpp>
 
 #include <kvevents/decode.h>
@@ -23,6 +25,7 @@
 #include "log_rate_limiter.h"
 #include "stream_state_machine.h"
 #include "wire_frames.h"
+#include "zmq_context_access.h"
 #include "zmq_receive.h"
 
 namespace kvevents {
@@ -67,7 +70,21 @@ using Clock = detail::StreamClock;
 using std::chrono::milliseconds;
 
 constexpr int kMaxMessagesPerDrain = 512;  // keeps the live and replay sockets both moving
-constexpr const char* kMonitorEndpoint = "inproc://kvevents-sub-monitor";  // per context
+
+// inproc names are per context, and clients may share one: each gets its own.
+std::string unique_monitor_endpoint() {
+    static std::atomic<std::uint64_t> next{0};
+    return "inproc://kvevents-sub-monitor-" + std::to_string(next++);
+}
+
+// Stop() wakes the loop through this, so the loop can wait with no timeout when no timer is due
+// (an idle client costs no wake-ups) and a shared context need not be shut down to stop one.
+int make_wake_fd() {
+    const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0)
+        throw std::system_error(errno, std::generic_category(), "eventfd");
+    return fd;
+}
 
 std::shared_ptr<spdlog::logger> logger_or_silent(std::shared_ptr<spdlog::logger> logger) {
     if (logger)
@@ -122,14 +139,23 @@ struct ZmqClient::Impl final : detail::StreamActions {
           endpoints(resolve_endpoints(options)),
           handler(h),
           log(logger_or_silent(options.logger)),
+          context_owner(options.context ? options.context : std::make_shared<ZmqContext>()),
+          context(detail::ZmqContextAccess::context(*context_owner)),
           stream(*this, stream_config(options, endpoints)),
           error_log(options.log_errors_per_second) {}
+
+    ~Impl() override { ::close(wake_fd); }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
 
     const ClientOptions options;
     const ResolvedEndpoints endpoints;
     EventHandler& handler;
     const std::shared_ptr<spdlog::logger> log;
-    zmq::context_t context;
+    const std::shared_ptr<ZmqContext> context_owner;
+    zmq::context_t& context;
+    const std::string monitor_endpoint = unique_monitor_endpoint();
+    const int wake_fd = make_wake_fd();
 
     std::mutex lifecycle_mu;  // Start/Stop from callers
     std::thread thread;
@@ -154,6 +180,10 @@ struct ZmqClient::Impl final : detail::StreamActions {
     std::optional<Clock::time_point> redial_at;
     milliseconds redial_backoff{0};
     bool ever_connected = false;
+    // Counted on the loop thread and added to `stats` with the next batch's update, so a batch
+    // takes the statistics lock once.
+    std::uint64_t unflushed_bytes = 0;
+    std::uint64_t unflushed_wakeups = 0;
     std::vector<zmq::message_t> parts;
     std::vector<std::string_view> frame_views;
     std::string last_live_topic;
@@ -161,6 +191,15 @@ struct ZmqClient::Impl final : detail::StreamActions {
     template <class F>
     void update_stats(F&& f) {
         std::lock_guard<std::mutex> lock(stats_mu);
+        f(stats);
+    }
+
+    // On the loop thread: also adds the counts kept there since the last update.
+    template <class F>
+    void update_loop_stats(F&& f) {
+        std::lock_guard<std::mutex> lock(stats_mu);
+        stats.bytes += std::exchange(unflushed_bytes, 0);
+        stats.wakeups += std::exchange(unflushed_wakeups, 0);
         f(stats);
     }
 
@@ -244,7 +283,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
                                                   decoded.event_errors.front().message());
         }
         const auto lag = lag_since(decoded.batch.ts);
-        update_stats([&](ClientStats& s) {
+        update_loop_stats([&](ClientStats& s) {
             ++s.batches;
             s.events += decoded.batch.events.size();
             s.unknown_events += decoded.unknown_events;
@@ -254,8 +293,8 @@ struct ZmqClient::Impl final : detail::StreamActions {
             s.last_lag = lag;
             s.max_lag = std::max(s.max_lag, s.last_lag);
         });
-        const ReceivedBatch batch{options.pod_key, options.model_name, raw.sequence,
-                                  raw.topic,       decoded.batch,      raw.replayed};
+        const ReceivedBatch batch{options.pod_key,  options.model_name, raw.sequence,
+                                  raw.topic_view(), decoded.batch,      raw.replayed};
         try {
             handler.on_batch(batch);
         } catch (const std::exception& e) {
@@ -390,14 +429,14 @@ struct ZmqClient::Impl final : detail::StreamActions {
             sub->set(zmq::sockopt::tcp_keepalive_cnt, options.tcp_keepalive_count);
         }
         sub->set(zmq::sockopt::subscribe, options.topic_filter);
-        if (zmq_socket_monitor(sub->handle(), kMonitorEndpoint,
+        if (zmq_socket_monitor(sub->handle(), monitor_endpoint.c_str(),
                                ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) !=
             0) {
             throw zmq::error_t();
         }
         monitor = std::make_unique<zmq::socket_t>(context, zmq::socket_type::pair);
         monitor->set(zmq::sockopt::linger, 0);
-        monitor->connect(kMonitorEndpoint);
+        monitor->connect(monitor_endpoint);
         if (options.bind) {
             sub->bind(endpoints.live);
         } else {
@@ -481,16 +520,19 @@ struct ZmqClient::Impl final : detail::StreamActions {
         log->debug("[{}] dialling {} again", options.pod_key, endpoints.live);
     }
 
-    // The batch out of the socket's frames; a copy the allocator refuses drops just this batch.
-    std::optional<detail::RawBatch> copy_batch(const detail::ParsedFrames& f,
-                                               std::string_view topic,
+    // The batch, taking the received frames over (the payload is the last one; `topic_frame`
+    // names the topic's, if the message has one). `f`'s views into the frames are not valid
+    // afterwards. Out of memory (for a topic-less reply's topic) drops just this batch.
+    std::optional<detail::RawBatch> take_batch(const detail::ParsedFrames& f,
+                                               std::optional<std::size_t> topic_frame,
                                                bool replayed) {
         try {
-            return detail::RawBatch{f.sequence, std::string(topic), std::string(f.payload),
-                                    replayed};
+            zmq::message_t topic = topic_frame ? std::move(parts[*topic_frame])
+                                               : zmq::message_t(std::string_view(last_live_topic));
+            return detail::RawBatch(f.sequence, std::move(topic), std::move(parts.back()),
+                                    replayed);
         } catch (const std::bad_alloc&) {
-            report_decode_error(f.sequence, "batch dropped: out of memory receiving " +
-                                                std::to_string(f.payload.size()) + " bytes");
+            report_decode_error(f.sequence, "batch dropped: out of memory receiving it");
             return std::nullopt;
         }
     }
@@ -504,12 +546,12 @@ struct ZmqClient::Impl final : detail::StreamActions {
                 report_decode_error(std::nullopt, f.error);
                 continue;
             }
-            update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
-            std::optional<detail::RawBatch> batch = copy_batch(f, f.topic, false);
+            unflushed_bytes += f.payload.size();
+            std::optional<detail::RawBatch> batch = take_batch(f, 0, false);
             if (!batch)
                 continue;  // a gap now, recovered or announced like any other
-            if (f.topic != last_live_topic)
-                last_live_topic = batch->topic;
+            if (batch->topic_view() != last_live_topic)
+                last_live_topic = batch->topic_view();
             stream.on_live(std::move(*batch), now);
             redial_backoff = options.reconnect_interval;  // this connection works
             if (stop_requested)
@@ -536,11 +578,11 @@ struct ZmqClient::Impl final : detail::StreamActions {
                     stream.on_replay_end(id, now);
                     return;
                 case detail::ParsedFrames::Kind::kData: {
-                    update_stats([&](ClientStats& s) { s.bytes += f.payload.size(); });
+                    unflushed_bytes += f.payload.size();
                     // Replies before vLLM v0.26 carry no topic; the publisher has only one.
                     const bool has_topic = parts.size() == 4;
-                    std::optional<detail::RawBatch> batch = copy_batch(
-                        f, has_topic ? f.topic : std::string_view(last_live_topic), true);
+                    std::optional<detail::RawBatch> batch = take_batch(
+                        f, has_topic ? std::optional<std::size_t>(1) : std::nullopt, true);
                     if (batch)
                         stream.on_replay_batch(id, std::move(*batch), now);
                     break;
@@ -552,13 +594,17 @@ struct ZmqClient::Impl final : detail::StreamActions {
         }
     }
 
+    // -1 (wait until a socket or Stop() wakes the loop) unless a timer is due.
     milliseconds next_timeout(Clock::time_point now) const {
-        auto timeout = options.poll_interval;
+        std::optional<milliseconds> timeout;
         for (const auto deadline : {stream.next_deadline(), redial_at}) {
-            if (deadline)
-                timeout = std::min(timeout, std::chrono::ceil<milliseconds>(*deadline - now));
+            if (!deadline)
+                continue;
+            const auto left =
+                std::max(std::chrono::ceil<milliseconds>(*deadline - now), milliseconds(0));
+            timeout = timeout ? std::min(*timeout, left) : left;
         }
-        return std::max(timeout, milliseconds(0));
+        return timeout.value_or(milliseconds(-1));
     }
 
     void loop() {
@@ -567,6 +613,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
             items.clear();
             items.push_back({sub->handle(), 0, ZMQ_POLLIN, 0});
             items.push_back({monitor->handle(), 0, ZMQ_POLLIN, 0});
+            items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
             if (dealer)
                 items.push_back({dealer->handle(), 0, ZMQ_POLLIN, 0});
             try {
@@ -579,16 +626,21 @@ struct ZmqClient::Impl final : detail::StreamActions {
             // What the poll saw as silent was silent up to now: timers judge by this instant,
             // not by the end of the handler calls below.
             const auto woke = Clock::now();
+            ++unflushed_wakeups;
+            if ((items[2].revents & ZMQ_POLLIN) != 0)
+                continue;  // Stop(): the loop condition ends it
             try {
                 if ((items[1].revents & ZMQ_POLLIN) != 0)
                     drain_monitor();
-                if (items.size() > 2 && dealer && (items[2].revents & ZMQ_POLLIN) != 0)
+                if (items.size() > 3 && dealer && (items[3].revents & ZMQ_POLLIN) != 0)
                     drain_replay();
                 if ((items[0].revents & ZMQ_POLLIN) != 0)
                     drain_live(woke);
                 redial_if_due(woke);
                 if (!stop_requested)
                     stream.on_tick(woke);
+                if (unflushed_bytes != 0 || unflushed_wakeups != 0)
+                    update_loop_stats([](ClientStats&) {});  // what no batch took along
             } catch (const std::bad_alloc&) {
                 // Out of memory for something small (a log line, a notice, a held batch's
                 // slot): the message being handled is lost, which shows as a gap, and the loop
@@ -687,7 +739,10 @@ void ZmqClient::Stop() {
     }
     std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
     if (impl_->thread.joinable()) {
-        impl_->context.shutdown();  // wakes a blocked poll at once
+        const std::uint64_t one = 1;
+        // The eventfd counter cannot be full here; a failed write would only leave the loop to
+        // its next wake-up.
+        [[maybe_unused]] const auto written = ::write(impl_->wake_fd, &one, sizeof one);
         impl_->thread.join();
     }
     impl_->update_stats([](ClientStats& s) {

@@ -8,6 +8,8 @@
 
 #include <spdlog/fwd.h>
 
+#include <kvevents/zmq_context.h>
+
 namespace kvevents {
 
 /// Everything a ZmqClient needs to follow one publisher (one inference pod, one DP rank).
@@ -39,8 +41,6 @@ struct ClientOptions {
     /// Replay from this sequence at start; nullopt: no start-up replay (live only).
     std::optional<std::uint64_t> start_sequence = 0;
 
-    /// Upper bound on how long Stop() waits for the loop to notice.
-    std::chrono::milliseconds poll_interval{100};
     /// A replay that sends nothing for this long is abandoned (and retried with backoff).
     std::chrono::milliseconds replay_idle_timeout{2000};
     /// A replay that has not finished after this long is abandoned.
@@ -83,6 +83,10 @@ struct ClientOptions {
     std::int64_t max_message_size = 16 * 1024 * 1024;
     /// Live batches held while a replay runs; past this the newest are dropped and refetched.
     std::size_t max_buffered_batches = 10000;
+
+    /// A ZeroMQ context shared with other clients (one set of libzmq threads for all of them).
+    /// Null: the client makes its own, with one I/O thread.
+    std::shared_ptr<ZmqContext> context;
 
     /// Where the client logs. Null: nothing is logged. kvevents never touches spdlog's globals.
     std::shared_ptr<spdlog::logger> logger;

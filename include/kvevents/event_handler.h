@@ -4,6 +4,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <kvevents/events.h>
 
@@ -15,7 +16,7 @@ struct ReceivedBatch {
     const std::string& pod_key;
     const std::string& model_name;
     std::uint64_t sequence;
-    const std::string& topic;
+    std::string_view topic;
     /// The decoded payload: ts, data_parallel_rank and the events that decoded.
     const EventBatch& batch;
     /// True when this batch came from the replay socket rather than the live stream.

@@ -30,6 +30,7 @@ struct ClientStats {
     std::uint64_t continuity_lost = 0;  // kContinuityLost notices
     std::uint64_t reconnects = 0;
     std::uint64_t handler_errors = 0;  // on_batch or on_notice threw
+    std::uint64_t wakeups = 0;         // times the loop woke; an idle client (no timer due) none
     std::optional<std::uint64_t> last_sequence;
     std::chrono::microseconds last_lag{0};  // batch ts to handler call
     std::chrono::microseconds max_lag{0};
@@ -56,9 +57,9 @@ public:
     /// unreachable publisher is not an error: the client waits and reconnects), and
     /// std::logic_error if called twice.
     void Start();
-    /// Idempotent; returns once the loop has exited and no handler call is running (within one
-    /// poll interval plus a handler call in progress). From inside the handler it only requests
-    /// the stop: the current call returns normally and no further handler call starts.
+    /// Idempotent; returns once the loop has exited and no handler call is running (at once, or
+    /// when a handler call in progress returns). From inside the handler it only requests the
+    /// stop: the current call returns normally and no further handler call starts.
     void Stop();
     bool running() const;
 

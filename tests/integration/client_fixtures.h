@@ -25,7 +25,6 @@ inline ClientOptions options_for(const testing::MockPublisher& pub) {
     o.model_name = "model-x";
     o.endpoint = pub.endpoint();
     o.replay_endpoint = pub.replay_endpoint();
-    o.poll_interval = 20ms;
     o.replay_idle_timeout = 300ms;
     o.replay_backoff_initial = 300ms;
     o.reconnect_interval = 20ms;

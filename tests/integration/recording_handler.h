@@ -41,8 +41,8 @@ public:
         if (before_batch)
             before_batch(b);
         std::lock_guard<std::recursive_mutex> lock(mu_);
-        batches_.push_back(
-            RecordedBatch{b.sequence, b.topic, b.pod_key, b.model_name, b.replayed, b.batch});
+        batches_.push_back(RecordedBatch{b.sequence, std::string(b.topic), b.pod_key, b.model_name,
+                                         b.replayed, b.batch});
         log_.push_back("batch " + std::to_string(b.sequence));
         cv_.notify_all();
     }

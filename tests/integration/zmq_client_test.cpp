@@ -486,7 +486,6 @@ TEST(ZmqClient, BindModeReceivesFromAnEngineThatConnectsOut) {
     o.bind = true;
     o.replay_enabled = false;
     o.start_sequence = std::nullopt;
-    o.poll_interval = 20ms;
     ZmqClient client(o, handler);
     client.Start();
     const std::string bound = client.live_endpoint();
@@ -505,7 +504,6 @@ TEST(ZmqClient, PublisherStartedAfterTheClientIsPickedUp) {
     o.pod_key = "pod-late";
     o.endpoint = live;
     o.replay_endpoint = replay;
-    o.poll_interval = 20ms;
     o.replay_idle_timeout = 300ms;
     o.replay_backoff_initial = 300ms;
     o.reconnect_interval = 20ms;
@@ -687,9 +685,6 @@ TEST(ZmqClient, InvalidOptionsAreRejectedWithTheFieldNamed) {
     o.endpoint = "http://x:1";
     EXPECT_NE(message_of(o).find("tcp://, ipc:// or inproc://"), std::string::npos);
     o = good;
-    o.poll_interval = 0ms;
-    EXPECT_NE(message_of(o).find("poll_interval"), std::string::npos);
-    o = good;
     o.max_buffered_batches = 0;
     EXPECT_NE(message_of(o).find("max_buffered_batches"), std::string::npos);
     o = good;
@@ -730,6 +725,70 @@ TEST(ZmqClient, UnbindableEndpointFailsStart) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find(pub.endpoint()), std::string::npos) << e.what();
     }
+}
+
+TEST(ZmqClient, AnIdleClientDoesNotWakeUp) {
+    testing::MockPublisher pub;
+    RecordingHandler handler;
+    ClientOptions o = options_for(pub);
+    o.replay_endpoint.clear();
+    o.replay_enabled = false;
+    o.start_sequence = std::nullopt;
+    auto client = start_client(pub, handler, o);
+    publish_n(pub, 1);
+    ASSERT_TRUE(handler.wait_for_batches(1));
+    ASSERT_TRUE(handler.wait_for([&](const RecordingHandler&) {
+        return client->stats().state == ConnectionState::kConnected;
+    }));
+    const std::uint64_t woken = client->stats().wakeups;
+    EXPECT_GT(woken, 0u);
+    // No timer is due: the loop waits on its sockets alone. (Before, it woke every 100 ms.)
+    EXPECT_FALSE(
+        handler.wait_for([&](const RecordingHandler&) { return client->stats().wakeups > woken; },
+                         std::chrono::milliseconds(500)));
+    publish_n(pub, 1);
+    ASSERT_TRUE(handler.wait_for_batches(2));
+    EXPECT_GT(client->stats().wakeups, woken);
+    client->Stop();  // wakes the waiting loop at once
+    EXPECT_FALSE(client->running());
+}
+
+TEST(ZmqClient, ClientsSharingAContextRunAndStopIndependently) {
+    auto context = std::make_shared<ZmqContext>(ZmqContextOptions{1, 1024});
+    testing::MockPublisher pub_a;
+    testing::MockPublisher pub_b;
+    RecordingHandler handler_a;
+    RecordingHandler handler_b;
+    ClientOptions options_a = options_for(pub_a);
+    ClientOptions options_b = options_for(pub_b);
+    options_a.context = context;
+    options_b.context = context;
+    options_b.pod_key = "pod-b";
+    auto client_a = start_client(pub_a, handler_a, options_a);
+    auto client_b = start_client(pub_b, handler_b, options_b);
+    publish_n(pub_a, 3);
+    publish_n(pub_b, 2);
+    ASSERT_TRUE(handler_a.wait_for_batches(3));
+    ASSERT_TRUE(handler_b.wait_for_batches(2));
+    client_a->Stop();  // leaves the shared context and the other client alone
+    client_a.reset();
+    publish_n(pub_b, 2);
+    ASSERT_TRUE(handler_b.wait_for_batches(4));
+    EXPECT_EQ(handler_b.log(),
+              (std::vector<std::string>{"batch 0", "batch 1", "batch 2", "batch 3"}));
+    EXPECT_EQ(client_b->stats().state, ConnectionState::kConnected);
+}
+
+TEST(ZmqContext, BadOptionsAreNamed) {
+    try {
+        ZmqContext bad(ZmqContextOptions{0, 1024});
+        FAIL() << "io_threads 0 accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("io_threads"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(ZmqContext(ZmqContextOptions{1, 0}), std::invalid_argument);
+    const ZmqContext good;
+    EXPECT_NE(good.handle(), nullptr);
 }
 
 }  // namespace

@@ -99,24 +99,6 @@ TEST_F(ClientMemory, AnAllocationFailureInOneBatchIsADecodeErrorNotTheEndOfTheCl
     EXPECT_NE(error->detail.find("out of memory"), std::string::npos) << error->detail;
 }
 
-TEST_F(ClientMemory, ABatchTheClientCannotEvenCopyIsDroppedAndAnnounced) {
-    start(live_options());
-    const HostilePayload big = hostile_payloads()[7];
-    LimitGuard limit(512 << 10);  // less than the payload itself
-    const std::uint64_t failing = pub.publish_payload(big.bytes);
-    const std::uint64_t next = pub.next_sequence();
-    publish_n(pub, 1);
-    // Replay cannot bring it either: it is announced lost, and the stream goes on.
-    ASSERT_TRUE(handler.wait_for([&](const RecordingHandler& h) { return delivered(h, next); }))
-        << ::testing::PrintToString(handler.log());
-    EXPECT_TRUE(has_decode_error_for(handler, failing));
-    EXPECT_FALSE(delivered(handler, failing));
-    const auto notices = handler.notices();
-    EXPECT_TRUE(std::any_of(notices.begin(), notices.end(), [](const RecordedNotice& n) {
-        return n.detail.find("out of memory receiving") != std::string::npos;
-    }));
-}
-
 TEST_F(ClientMemory, AMessageAboveTheMaximumSizeIsNeverDeliveredAndTheStreamGoesOn) {
     ClientOptions options = live_options();
     options.max_message_size = 4096;

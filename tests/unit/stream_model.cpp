@@ -71,10 +71,10 @@ public:
     RunResult totals;
 
     void deliver(RawBatch& batch) override {
-        trace("    deliver " + batch.payload + (batch.replayed ? " (replay)" : ""));
+        trace("    deliver " + batch.payload.to_string() + (batch.replayed ? " (replay)" : ""));
         ++actions;
         ++totals.delivered;
-        const auto [incarnation, seq] = identity_of(batch.payload);
+        const auto [incarnation, seq] = identity_of(batch.payload.to_string());
         if (seq != batch.sequence)
             fail("delivered sequence " + std::to_string(batch.sequence) + " carries batch " +
                  std::to_string(seq));
