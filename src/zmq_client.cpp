@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <future>
 #include <mutex>
@@ -22,6 +21,7 @@
 #include <kvevents/decode.h>
 #include <kvevents/zmq_client.h>
 
+#include "delivery_lag.h"
 #include "log_rate_limiter.h"
 #include "stream_state_machine.h"
 #include "wire_frames.h"
@@ -92,17 +92,6 @@ std::shared_ptr<spdlog::logger> logger_or_silent(std::shared_ptr<spdlog::logger>
     // A private logger object, never registered: spdlog's global registry stays untouched.
     return std::make_shared<spdlog::logger>("kvevents",
                                             std::make_shared<spdlog::sinks::null_sink_mt>());
-}
-
-// Wall-clock time from a batch's ts to now. ts comes from the wire: anything that is not a
-// plausible time (not finite, in the future, over a day old) counts as no lag.
-std::chrono::microseconds lag_since(double ts) {
-    const double now =
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    const double lag = now - ts;
-    if (!std::isfinite(lag) || lag < 0 || lag > 86400.0)
-        return std::chrono::microseconds(0);
-    return std::chrono::microseconds(static_cast<std::int64_t>(lag * 1e6));
 }
 
 // Views of a message's frames, into a vector reused across messages (no allocation per message).
@@ -282,7 +271,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
                                                   " malformed event(s) skipped; first: " +
                                                   decoded.event_errors.front().message());
         }
-        const auto lag = lag_since(decoded.batch.ts);
+        const auto lag = detail::lag_since(decoded.batch.ts);
         update_loop_stats([&](ClientStats& s) {
             ++s.batches;
             s.events += decoded.batch.events.size();

@@ -55,4 +55,18 @@ inline std::unique_ptr<ZmqClient> start_client(testing::MockPublisher& pub,
     return client;
 }
 
+/// Two publishers, each with its handler and client options ("pod-a" and "pod-b").
+struct TwoPublishers {
+    testing::MockPublisher pub_a;
+    testing::MockPublisher pub_b;
+    RecordingHandler handler_a;
+    RecordingHandler handler_b;
+    ClientOptions options_a = options_for(pub_a);
+    ClientOptions options_b = [this] {
+        ClientOptions o = options_for(pub_b);
+        o.pod_key = "pod-b";
+        return o;
+    }();
+};
+
 }  // namespace kvevents::test

@@ -755,15 +755,10 @@ TEST(ZmqClient, AnIdleClientDoesNotWakeUp) {
 
 TEST(ZmqClient, ClientsSharingAContextRunAndStopIndependently) {
     auto context = std::make_shared<ZmqContext>(ZmqContextOptions{1, 1024});
-    testing::MockPublisher pub_a;
-    testing::MockPublisher pub_b;
-    RecordingHandler handler_a;
-    RecordingHandler handler_b;
-    ClientOptions options_a = options_for(pub_a);
-    ClientOptions options_b = options_for(pub_b);
+    test::TwoPublishers two;
+    auto& [pub_a, pub_b, handler_a, handler_b, options_a, options_b] = two;
     options_a.context = context;
     options_b.context = context;
-    options_b.pod_key = "pod-b";
     auto client_a = start_client(pub_a, handler_a, options_a);
     auto client_b = start_client(pub_b, handler_b, options_b);
     publish_n(pub_a, 3);

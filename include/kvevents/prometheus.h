@@ -1,0 +1,68 @@
+#pragma once
+
+// Optional: the kvevents::prometheus target, built when prometheus-cpp is found. The core
+// library does not depend on it.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <prometheus/collectable.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+
+#include <kvevents/event_handler.h>
+#include <kvevents/zmq_client.h>
+
+namespace kvevents::prometheus {
+
+/// Prometheus metrics for kvevents clients, labelled `pod` (pod_key), `rank`
+/// (data_parallel_rank) and `model` (model_name):
+/// - every ClientStats counter as `kvevents_<name>_total`, read from stats() at each scrape;
+/// - `kvevents_last_sequence`, and `kvevents_connection_state{state=...}`: 1 for the current
+///   state, 0 for the others;
+/// - `kvevents_delivery_lag_seconds`, a histogram of batch ts to handler call (wall clocks, so
+///   it includes clock skew between hosts), fed by the handler lag_observer() returns.
+///
+/// Register it with a prometheus::Exposer (or any registry that takes a Collectable):
+///
+///     auto metrics = std::make_shared<kvevents::prometheus::ClientMetrics>();
+///     exposer.RegisterCollectable(metrics);
+///     auto observed = metrics->lag_observer(handler, options);
+///     kvevents::ZmqClient client(options, *observed);
+///     metrics->track(client);
+///
+/// Thread-safe: scrapes, tracking and observations may come from any thread.
+class ClientMetrics : public ::prometheus::Collectable {
+public:
+    /// Upper bounds of the lag histogram, in seconds.
+    static std::vector<double> default_lag_buckets();
+
+    explicit ClientMetrics(std::vector<double> lag_buckets = default_lag_buckets());
+    ~ClientMetrics() override;
+
+    /// Reports `client`'s statistics until untrack(); the client must stay alive until then.
+    void track(const ZmqClient& client);
+    /// Stops reporting the client, and forgets its lag histogram.
+    void untrack(const ZmqClient& client);
+
+    /// A handler that records each batch's delivery lag for the publisher `options` describes,
+    /// then passes the call to `inner`. It must outlive the client it is given to.
+    std::unique_ptr<EventHandler> lag_observer(EventHandler& inner, const ClientOptions& options);
+
+    std::vector<::prometheus::MetricFamily> Collect() const override;
+
+private:
+    class LagObserver;
+
+    const std::vector<double> buckets_;
+    mutable std::mutex mu_;
+    std::map<const ZmqClient*, const ClientOptions*> clients_;
+    // One per publisher, by its labels ("pod/rank/model"); shared with the observers, which may
+    // outlive an untrack().
+    std::map<std::string, std::shared_ptr<::prometheus::Histogram>> lags_;
+};
+
+}  // namespace kvevents::prometheus

@@ -1,0 +1,178 @@
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include <prometheus/client_metric.h>
+
+#include <kvevents/prometheus.h>
+
+#include "../delivery_lag.h"
+
+namespace kvevents::prometheus {
+
+namespace {
+
+using ::prometheus::ClientMetric;
+using ::prometheus::MetricFamily;
+using ::prometheus::MetricType;
+
+struct CounterField {
+    const char* name;
+    const char* help;
+    std::uint64_t ClientStats::*field;
+};
+
+// Every ClientStats counter, in the order the struct declares them.
+constexpr CounterField kCounters[] = {
+    {"kvevents_batches_total", "Batches delivered to the handler", &ClientStats::batches},
+    {"kvevents_events_total", "Events delivered to the handler", &ClientStats::events},
+    {"kvevents_bytes_total", "Payload bytes received, live and replay", &ClientStats::bytes},
+    {"kvevents_decode_errors_total", "Payloads, events or frames that failed to decode",
+     &ClientStats::decode_errors},
+    {"kvevents_unknown_events_total", "Events with an unknown tag, skipped",
+     &ClientStats::unknown_events},
+    {"kvevents_gaps_detected_total", "Sequence jumps on the live stream",
+     &ClientStats::gaps_detected},
+    {"kvevents_replays_requested_total", "Replay requests sent", &ClientStats::replays_requested},
+    {"kvevents_replays_completed_total", "Replays that reached their end marker",
+     &ClientStats::replays_completed},
+    {"kvevents_replays_failed_total", "Replays timed out, unsendable or abandoned",
+     &ClientStats::replays_failed},
+    {"kvevents_batches_recovered_total", "Batches delivered from replay",
+     &ClientStats::batches_recovered},
+    {"kvevents_batches_unrecoverable_total", "Batches announced lost",
+     &ClientStats::batches_unrecoverable},
+    {"kvevents_duplicates_dropped_total", "Batches received twice (replay and live overlap)",
+     &ClientStats::duplicates_dropped},
+    {"kvevents_live_dropped_while_buffering_total",
+     "Live batches dropped from a full hold buffer (refetched or announced)",
+     &ClientStats::live_dropped_while_buffering},
+    {"kvevents_restarts_total", "Publisher restarts announced", &ClientStats::restarts},
+    {"kvevents_continuity_lost_total", "Continuity-lost notices", &ClientStats::continuity_lost},
+    {"kvevents_reconnects_total", "Reconnections of the live socket", &ClientStats::reconnects},
+    {"kvevents_handler_errors_total", "Handler calls that threw", &ClientStats::handler_errors},
+    {"kvevents_wakeups_total", "Wake-ups of the client's loop", &ClientStats::wakeups},
+};
+
+constexpr ConnectionState kStates[] = {ConnectionState::kConnecting, ConnectionState::kConnected,
+                                       ConnectionState::kDisconnected, ConnectionState::kStopped,
+                                       ConnectionState::kFailed};
+
+std::vector<ClientMetric::Label> labels_of(const ClientOptions& options) {
+    return {{"model", options.model_name},
+            {"pod", options.pod_key},
+            {"rank", std::to_string(options.data_parallel_rank)}};
+}
+
+std::string key_of(const ClientOptions& options) {
+    return options.pod_key + '/' + std::to_string(options.data_parallel_rank) + '/' +
+           options.model_name;
+}
+
+MetricFamily family(const char* name, const char* help, MetricType type) {
+    MetricFamily f;
+    f.name = name;
+    f.help = help;
+    f.type = type;
+    return f;
+}
+
+ClientMetric sample(std::vector<ClientMetric::Label> labels) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    return m;
+}
+
+}  // namespace
+
+class ClientMetrics::LagObserver final : public EventHandler {
+public:
+    LagObserver(EventHandler& inner, std::shared_ptr<::prometheus::Histogram> lags)
+        : inner_(inner), lags_(std::move(lags)) {}
+
+    void on_batch(const ReceivedBatch& batch) override {
+        const auto lag = detail::lag_since(batch.batch.ts);
+        lags_->Observe(std::chrono::duration<double>(lag).count());
+        inner_.on_batch(batch);
+    }
+    void on_notice(const StreamNotice& notice) override { inner_.on_notice(notice); }
+
+private:
+    EventHandler& inner_;
+    const std::shared_ptr<::prometheus::Histogram> lags_;
+};
+
+std::vector<double> ClientMetrics::default_lag_buckets() {
+    return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+            0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+}
+
+ClientMetrics::ClientMetrics(std::vector<double> lag_buckets) : buckets_(std::move(lag_buckets)) {}
+
+ClientMetrics::~ClientMetrics() = default;
+
+void ClientMetrics::track(const ZmqClient& client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    clients_[&client] = &client.options();
+}
+
+void ClientMetrics::untrack(const ZmqClient& client) {
+    std::lock_guard<std::mutex> lock(mu_);
+    clients_.erase(&client);
+    lags_.erase(key_of(client.options()));
+}
+
+std::unique_ptr<EventHandler> ClientMetrics::lag_observer(EventHandler& inner,
+                                                          const ClientOptions& options) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& lags = lags_[key_of(options)];
+    if (!lags)
+        lags = std::make_shared<::prometheus::Histogram>(buckets_);
+    return std::make_unique<LagObserver>(inner, lags);
+}
+
+std::vector<MetricFamily> ClientMetrics::Collect() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<MetricFamily> out;
+    for (const CounterField& c : kCounters)
+        out.push_back(family(c.name, c.help, MetricType::Counter));
+    MetricFamily last_sequence =
+        family("kvevents_last_sequence", "Sequence of the last batch delivered", MetricType::Gauge);
+    MetricFamily state = family("kvevents_connection_state",
+                                "1 for the client's current connection state", MetricType::Gauge);
+    MetricFamily lag =
+        family("kvevents_delivery_lag_seconds", "Batch timestamp to handler call (wall clocks)",
+               MetricType::Histogram);
+    for (const auto& [client, options] : clients_) {
+        const ClientStats stats = client->stats();
+        const auto labels = labels_of(*options);
+        for (std::size_t i = 0; i < std::size(kCounters); ++i) {
+            ClientMetric m = sample(labels);
+            m.counter.value = static_cast<double>(stats.*kCounters[i].field);
+            out[i].metric.push_back(std::move(m));
+        }
+        if (stats.last_sequence) {
+            ClientMetric m = sample(labels);
+            m.gauge.value = static_cast<double>(*stats.last_sequence);
+            last_sequence.metric.push_back(std::move(m));
+        }
+        for (const ConnectionState s : kStates) {
+            auto with_state = labels;
+            with_state.push_back({"state", to_string(s)});
+            ClientMetric m = sample(std::move(with_state));
+            m.gauge.value = stats.state == s ? 1 : 0;
+            state.metric.push_back(std::move(m));
+        }
+        if (const auto it = lags_.find(key_of(*options)); it != lags_.end()) {
+            ClientMetric m = it->second->Collect();
+            m.label = labels;
+            lag.metric.push_back(std::move(m));
+        }
+    }
+    out.push_back(std::move(last_sequence));
+    out.push_back(std::move(state));
+    out.push_back(std::move(lag));
+    return out;
+}
+
+}  // namespace kvevents::prometheus

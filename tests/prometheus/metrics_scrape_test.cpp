@@ -1,0 +1,145 @@
+// kvevents::prometheus served by a real prometheus-cpp Exposer, scraped over HTTP and parsed.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <prometheus/exposer.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <kvevents/prometheus.h>
+#include <kvevents/testing/mock_publisher.h>
+
+#include "../integration/client_fixtures.h"
+
+namespace kvevents::test {
+namespace {
+
+// GET /metrics on 127.0.0.1:port; the response body.
+std::string scrape(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_GE(fd, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    const std::string request =
+        "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    EXPECT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    std::string response;
+    char buffer[4096];
+    for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;)
+        response.append(buffer, static_cast<std::size_t>(n));
+    ::close(fd);
+    const auto body = response.find("\r\n\r\n");
+    EXPECT_NE(body, std::string::npos) << response;
+    EXPECT_EQ(response.rfind("HTTP/1.1 200", 0), 0u) << response.substr(0, 80);
+    return body == std::string::npos ? std::string() : response.substr(body + 4);
+}
+
+// Samples of the text exposition format: `name{labels} value` -> value; comments skipped.
+std::map<std::string, double> parse_samples(const std::string& text) {
+    std::map<std::string, double> samples;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.empty() || line[0] == '#')
+            continue;
+        const auto space = line.rfind(' ');
+        EXPECT_NE(space, std::string::npos) << line;
+        samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
+    }
+    return samples;
+}
+
+std::optional<double> value_of(const std::map<std::string, double>& samples,
+                               const std::string& series) {
+    const auto it = samples.find(series);
+    if (it == samples.end())
+        return std::nullopt;
+    return it->second;
+}
+
+// A client calling `handler` (the lag observer), subscribed before it returns.
+std::unique_ptr<ZmqClient> start_observed(testing::MockPublisher& pub,
+                                          EventHandler& handler,
+                                          const ClientOptions& options) {
+    auto client = std::make_unique<ZmqClient>(options, handler);
+    client->Start();
+    EXPECT_TRUE(pub.wait_for_subscriber(std::chrono::seconds(10)));
+    return client;
+}
+
+TEST(PrometheusMetrics, AScrapeReportsEachClientsCountersStateAndLag) {
+    ::prometheus::Exposer exposer("127.0.0.1:0");
+    auto metrics = std::make_shared<prometheus::ClientMetrics>();
+    exposer.RegisterCollectable(metrics);
+    const int port = exposer.GetListeningPorts().at(0);
+
+    testing::MockPublisher pub;
+    RecordingHandler handler;
+    ClientOptions options = options_for(pub);
+    options.start_sequence = std::nullopt;
+    auto observed = metrics->lag_observer(handler, options);
+    auto client = start_observed(pub, *observed, options);
+    metrics->track(*client);
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for_batches(3));
+
+    const std::string labels = R"({model="model-x",pod="pod-a",rank="0")";
+    const auto samples = parse_samples(scrape(port));
+    EXPECT_EQ(value_of(samples, "kvevents_batches_total" + labels + "}"), 3.0);
+    EXPECT_EQ(value_of(samples, "kvevents_events_total" + labels + "}"), 3.0);
+    EXPECT_EQ(value_of(samples, "kvevents_last_sequence" + labels + "}"), 2.0);
+    EXPECT_EQ(value_of(samples, "kvevents_restarts_total" + labels + "}"), 0.0);
+    EXPECT_EQ(value_of(samples, "kvevents_connection_state" + labels + R"(,state="connected"})"),
+              1.0);
+    EXPECT_EQ(value_of(samples, "kvevents_connection_state" + labels + R"(,state="connecting"})"),
+              0.0);
+    EXPECT_EQ(value_of(samples, "kvevents_delivery_lag_seconds_count" + labels + "}"), 3.0);
+    EXPECT_EQ(value_of(samples, "kvevents_delivery_lag_seconds_bucket" + labels + R"(,le="+Inf"})"),
+              3.0);
+
+    // An untracked client is gone from the next scrape.
+    metrics->untrack(*client);
+    const auto after = parse_samples(scrape(port));
+    EXPECT_FALSE(value_of(after, "kvevents_batches_total" + labels + "}"));
+    client->Stop();
+}
+
+TEST(PrometheusMetrics, PublishersAreToldApartByTheirLabels) {
+    auto metrics = std::make_shared<prometheus::ClientMetrics>();
+    TwoPublishers two;
+    auto& [pub_a, pub_b, handler_a, handler_b, options_a, options_b] = two;
+    auto observed_a = metrics->lag_observer(handler_a, options_a);
+    auto observed_b = metrics->lag_observer(handler_b, options_b);
+    auto client_a = start_observed(pub_a, *observed_a, options_a);
+    auto client_b = start_observed(pub_b, *observed_b, options_b);
+    metrics->track(*client_a);
+    metrics->track(*client_b);
+    publish_n(pub_a, 2);
+    publish_n(pub_b, 5);
+    ASSERT_TRUE(handler_a.wait_for_batches(2));
+    ASSERT_TRUE(handler_b.wait_for_batches(5));
+    std::map<std::string, double> by_pod;
+    for (const auto& family : metrics->Collect()) {
+        if (family.name != "kvevents_batches_total")
+            continue;
+        for (const auto& m : family.metric) {
+            for (const auto& label : m.label) {
+                if (label.name == "pod")
+                    by_pod[label.value] = m.counter.value;
+            }
+        }
+    }
+    EXPECT_EQ(by_pod, (std::map<std::string, double>{{"pod-a", 2.0}, {"pod-b", 5.0}}));
+}
+
+}  // namespace
+}  // namespace kvevents::test
