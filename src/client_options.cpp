@@ -121,6 +121,9 @@ void validate(const ClientOptions& options) {
     if (options.receive_hwm < 0) {
         throw std::invalid_argument("ClientOptions.receive_hwm must not be negative");
     }
+    if (options.connect_warning_after.count() < 0) {
+        throw std::invalid_argument("ClientOptions.connect_warning_after must not be negative");
+    }
     if (options.max_message_size == 0 || options.max_message_size < -1) {
         throw std::invalid_argument(
             "ClientOptions.max_message_size must be positive, or -1 for no limit");

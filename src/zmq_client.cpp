@@ -60,6 +60,8 @@ const char* to_string(StreamNotice::Kind kind) {
             return "connection_changed";
         case StreamNotice::Kind::kHandlerError:
             return "handler_error";
+        case StreamNotice::Kind::kNotConnected:
+            return "not_connected";
     }
     return "unknown";
 }
@@ -167,6 +169,8 @@ struct ZmqClient::Impl final : detail::StreamActions {
     int connected_peers = 0;
     // When to dial the live endpoint again if libzmq has not reconnected by then (see redial()).
     std::optional<Clock::time_point> redial_at;
+    // When to warn that no publisher has connected yet; cleared by the first connection.
+    std::optional<Clock::time_point> connect_warning_at;
     milliseconds redial_backoff{0};
     bool ever_connected = false;
     // Counted on the loop thread and added to `stats` with the next batch's update, so a batch
@@ -478,6 +482,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
                 // could go wrong when a redial replaces a session whose event is still queued.
                 connected_peers = options.bind ? connected_peers + 1 : 1;
                 redial_at.reset();
+                connect_warning_at.reset();
                 set_state(ConnectionState::kConnected, peer);
             } else if (event == ZMQ_EVENT_DISCONNECTED) {
                 connected_peers = std::max(0, connected_peers - 1);
@@ -524,6 +529,30 @@ struct ZmqClient::Impl final : detail::StreamActions {
             report_decode_error(f.sequence, "batch dropped: out of memory receiving it");
             return std::nullopt;
         }
+    }
+
+    void warn_if_never_connected(Clock::time_point now) {
+        if (!connect_warning_at || now < *connect_warning_at)
+            return;
+        connect_warning_at.reset();
+        const auto waited = options.connect_warning_after.count();
+        std::string detail =
+            options.bind ? "no engine has connected to " + opened_live_endpoint() + " in " +
+                               std::to_string(waited) +
+                               " ms; check that the engines' KV-events endpoint points here"
+                         : "no publisher has answered at " + endpoints.live + " in " +
+                               std::to_string(waited) +
+                               " ms; check the address and port, and that the engine runs with KV "
+                               "events enabled (vLLM: --kv-events-config)";
+        log->warn("[{}] {}", options.pod_key, detail);
+        StreamNotice n = make_notice(StreamNotice::Kind::kNotConnected);
+        n.detail = std::move(detail);
+        notify(std::move(n));
+    }
+
+    std::string opened_live_endpoint() const {
+        std::lock_guard<std::mutex> lock(stats_mu);
+        return opened_endpoint;
     }
 
     void drain_live(Clock::time_point now) {
@@ -586,7 +615,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
     // -1 (wait until a socket or Stop() wakes the loop) unless a timer is due.
     milliseconds next_timeout(Clock::time_point now) const {
         std::optional<milliseconds> timeout;
-        for (const auto deadline : {stream.next_deadline(), redial_at}) {
+        for (const auto deadline : {stream.next_deadline(), redial_at, connect_warning_at}) {
             if (!deadline)
                 continue;
             const auto left =
@@ -626,6 +655,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
                 if ((items[0].revents & ZMQ_POLLIN) != 0)
                     drain_live(woke);
                 redial_if_due(woke);
+                warn_if_never_connected(woke);
                 if (!stop_requested)
                     stream.on_tick(woke);
                 if (unflushed_bytes != 0 || unflushed_wakeups != 0)
@@ -669,6 +699,8 @@ struct ZmqClient::Impl final : detail::StreamActions {
                 return;
             }
             opened.set_value();
+            if (options.connect_warning_after.count() > 0)
+                connect_warning_at = Clock::now() + options.connect_warning_after;
             stream.start(Clock::now());
             loop();
         } catch (const zmq::error_t& e) {

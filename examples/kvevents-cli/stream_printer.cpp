@@ -123,6 +123,9 @@ void StreamPrinter::print_notice(const StreamNotice& notice) {
         case StreamNotice::Kind::kHandlerError:
             err_ << "handler error: " << notice.detail;
             break;
+        case StreamNotice::Kind::kNotConnected:
+            err_ << "not connected: " << notice.detail;
+            break;
     }
     err_ << '\n';
 }

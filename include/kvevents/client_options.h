@@ -57,6 +57,11 @@ struct ClientOptions {
     /// arrives. Needs replay.
     std::chrono::milliseconds tail_probe_idle{1000};
 
+    /// A publisher that has not connected this long after Start() gets one warning log line and
+    /// a kNotConnected notice naming the endpoint (a wrong address or port, or an engine without
+    /// KV events, would otherwise sit in `connecting` silently). Zero: never.
+    std::chrono::milliseconds connect_warning_after{10000};
+
     /// ZMQ_RECONNECT_IVL / ZMQ_RECONNECT_IVL_MAX: libzmq's exponential reconnect backoff.
     std::chrono::milliseconds reconnect_interval{100};
     std::chrono::milliseconds reconnect_interval_max{5000};

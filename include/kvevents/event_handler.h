@@ -57,6 +57,10 @@ struct StreamNotice {
         kConnectionChanged,
         /// The handler threw; `detail` has the exception's message.
         kHandlerError,
+        /// No publisher has connected within ClientOptions::connect_warning_after of Start();
+        /// `detail` names the endpoint and the likely causes. Once per client; the client keeps
+        /// trying.
+        kNotConnected,
     };
 
     Kind kind;

@@ -1,9 +1,11 @@
 // ZmqClient against the in-process MockPublisher on loopback: every delivery guarantee the client
 // makes, proven on real sockets. Tests wait on conditions with deadlines, never on sleeps.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -772,6 +774,52 @@ TEST(ZmqClient, ClientsSharingAContextRunAndStopIndependently) {
     EXPECT_EQ(handler_b.log(),
               (std::vector<std::string>{"batch 0", "batch 1", "batch 2", "batch 3"}));
     EXPECT_EQ(client_b->stats().state, ConnectionState::kConnected);
+}
+
+// A directory of its own, so an ipc:// path in it is one nobody else binds.
+std::string fresh_directory() {
+    std::string path = (std::filesystem::temp_directory_path() / "kvevents-test-XXXXXX").string();
+    EXPECT_NE(::mkdtemp(path.data()), nullptr);
+    return path;
+}
+
+TEST(ZmqClient, APublisherThatNeverAnswersIsReportedByName) {
+    const std::string directory = fresh_directory();
+    for (const bool bind : {false, true}) {
+        SCOPED_TRACE(bind ? "bind" : "connect");
+        std::ostringstream log_text;
+        auto logger = std::make_shared<spdlog::logger>(
+            "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+        RecordingHandler handler;
+        ClientOptions o;
+        o.pod_key = "pod-a";
+        // Connecting: a path nothing binds. Binding: the socket is ours, and no engine comes.
+        o.endpoint = "ipc://" + directory + (bind ? "/bound" : "/nobody");
+        o.bind = bind;
+        o.replay_enabled = false;
+        o.start_sequence = std::nullopt;
+        o.connect_warning_after = std::chrono::milliseconds(100);
+        o.logger = logger;
+        ZmqClient client(o, handler);
+        client.Start();
+        ASSERT_TRUE(handler.wait_for_notice(StreamNotice::Kind::kNotConnected));
+        client.Stop();
+        const auto notices = handler.notices();
+        const auto count = std::count_if(notices.begin(), notices.end(), [](const auto& n) {
+            return n.kind == StreamNotice::Kind::kNotConnected;
+        });
+        EXPECT_EQ(count, 1);
+        const auto notice = std::find_if(notices.begin(), notices.end(), [](const auto& n) {
+            return n.kind == StreamNotice::Kind::kNotConnected;
+        });
+        EXPECT_NE(notice->detail.find(o.endpoint), std::string::npos) << notice->detail;
+        EXPECT_NE(log_text.str().find(bind ? "no engine has connected to " + o.endpoint
+                                           : "no publisher has answered at " + o.endpoint),
+                  std::string::npos)
+            << log_text.str();
+        EXPECT_NE(log_text.str().find("[warning]"), std::string::npos) << log_text.str();
+    }
+    std::filesystem::remove_all(directory);
 }
 
 TEST(ZmqContext, BadOptionsAreNamed) {
