@@ -19,7 +19,7 @@ namespace kvevents::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: kvevents-cli demo [--format text|json] [--notices] [--quiet] [--log-level LEVEL]\n"
+    "usage: kvevents-cli demo [--format text|json|none] [--notices] [--quiet] [--log-level LEVEL]\n"
     "  Publishes a realistic KV-event workload from an in-process mock vLLM engine (history\n"
     "  before the subscriber starts, dropped batches, an engine restart), follows it with a\n"
     "  ZmqClient, prints every event and checks nothing was lost or repeated.\n"

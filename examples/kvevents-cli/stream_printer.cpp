@@ -15,7 +15,9 @@ OutputFormat format_of(ArgCursor& cursor, const std::string& flag) {
         return OutputFormat::kText;
     if (value == "json")
         return OutputFormat::kJson;
-    cursor.fail(flag + " must be text or json, got '" + value + "'");
+    if (value == "none")
+        return OutputFormat::kNone;
+    cursor.fail(flag + " must be text, json or none, got '" + value + "'");
 }
 
 StreamPrinter::StreamPrinter(PrinterOptions options, std::ostream& out, std::ostream& err)
@@ -65,10 +67,10 @@ void StreamPrinter::print_batch(const ReceivedBatch& batch) {
             json_.clear();
             write_event_json(json_, BatchOrigin{batch.pod_key, batch.sequence}, batch.batch, i);
             out_ << json_.str() << '\n';
-        } else {
+        } else if (options_.format == OutputFormat::kText) {
             write_text_event(batch, i);
         }
-        ++events_printed_;
+        ++events_printed_;  // counted for --count even when none are printed
     }
     if (options_.max_events && events_printed_ >= *options_.max_events)
         reached_max_ = true;

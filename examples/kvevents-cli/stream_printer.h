@@ -15,9 +15,10 @@
 
 namespace kvevents::cli {
 
-enum class OutputFormat { kText, kJson };
+enum class OutputFormat { kText, kJson, kNone };
 
-/// The value of `flag` as an output format ("text" or "json"); a UsageError names anything else.
+/// The value of `flag` as an output format ("text", "json" or "none"); a UsageError names
+/// anything else.
 OutputFormat format_of(ArgCursor& cursor, const std::string& flag);
 
 struct PrinterOptions {

@@ -8,6 +8,7 @@
 #include <kvevents/zmq_client.h>
 
 #include "cli_args.h"
+#include "descriptor_limit.h"
 #include "logging.h"
 #include "run_control.h"
 #include "stream_printer.h"
@@ -25,7 +26,8 @@ constexpr const char* kUsage =
     "  --topic PREFIX        only topics starting with PREFIX (default: all)\n"
     "  --replay-from SEQ     replay from SEQ at start (default 0 with replay)\n"
     "  --bind                bind the endpoints (for engines that connect out)\n"
-    "  --format text|json    output format (default text)\n"
+    "  --format text|json|none  output format (default text); none prints no events, only\n"
+    "                        notices and the statistics lines\n"
     "  --notices             with --format json: stream notices as JSON lines on stdout\n"
     "  --count N             stop after N events\n"
     "  --duration SECONDS    stop after this long\n"
@@ -144,9 +146,13 @@ int run_subscribe(const std::vector<std::string>& args) {
     try {
         config = parse(args);
         auto logger = make_cli_logger("subscribe", config.log_level);
+        raise_descriptor_limit(*logger);
         printer = std::make_unique<StreamPrinter>(config.printer, std::cout, std::cerr);
         printer_ptr = printer.get();
+        // One context for all: one libzmq I/O thread however many publishers are followed.
+        const auto context = std::make_shared<ZmqContext>();
         for (ClientOptions& o : client_options(config, logger)) {
+            o.context = context;
             handlers.push_back(std::make_unique<PrintingHandler>(*printer));
             clients.push_back(std::make_unique<ZmqClient>(std::move(o), *handlers.back()));
         }

@@ -59,6 +59,31 @@ TEST(CliSubscribe, JsonWithReplayPrintsEveryBatchOnceThenStopsAtCount) {
         << cli.stderr_text();
 }
 
+TEST(CliSubscribe, FormatNonePrintsNoEventsButCountsThemAndReportsStatistics) {
+    MockPublisher pub;
+    Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--no-replay", "--format",
+                    "none", "--count", "2"});
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    pub.publish(test::one_store(1));
+    pub.publish(test::one_store(2));
+    EXPECT_EQ(cli.wait(), 0);  // --count ends the run: the events were counted
+    EXPECT_FALSE(cli.read_line(1s).has_value());
+    EXPECT_NE(cli.stderr_text().find("batches=2 events=2"), std::string::npos) << cli.stderr_text();
+}
+
+TEST(CliSubscribe, RaisesTheOpenFileLimitAndSaysSo) {
+    MockPublisher pub;
+    const std::string command = "ulimit -Sn 512 && exec " + std::string(kCli) +
+                                " subscribe --endpoint " + pub.endpoint() +
+                                " --no-replay --format none --count 1 --log-level info";
+    Subprocess cli({"/bin/sh", "-c", command});
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    pub.publish(test::one_store(1));
+    EXPECT_EQ(cli.wait(), 0);
+    EXPECT_NE(cli.stderr_text().find("raised the open-file limit from 512 to"), std::string::npos)
+        << cli.stderr_text();
+}
+
 TEST(CliSubscribe, TextFormatAndSigtermStopCleanly) {
     MockPublisher pub;
     Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--no-replay"});
