@@ -457,6 +457,10 @@ void StreamStateMachine::hold(RawBatch batch, TimePoint now) {
     hold_check_at_ = pending_.empty() ? expires : std::min(hold_check_at_, expires);
     const auto* replay = std::get_if<Replaying>(&phase_);
     const std::uint64_t source = batch.replayed && replay != nullptr ? replay->id : 0;
+    // A received frame may share libzmq's 8 KiB receive buffer with its neighbours and keep all
+    // of it alive; a held one is copied to its own size, so the hold bound counts real bytes.
+    batch.topic = zmq::message_t(batch.topic_view());
+    batch.payload = zmq::message_t(batch.payload_view());
     pending_.emplace(seq, Held{std::move(batch), now, ++order_, source});
 }
 

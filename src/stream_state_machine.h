@@ -15,8 +15,8 @@
 //      next_deadline()).
 //  I4  The replies to a replay that was ended (completed, timed out, cancelled) are ignored: they
 //      reach neither the handler nor any action.
-//  I5  Memory held is bounded by max_buffered batches (held batches, and digests of replayed
-//      ones), plus the last delivered batch.
+//  I5  Memory held is bounded by max_buffered batches (held batches, copied to their own size,
+//      and digests of replayed ones), plus the last delivered batch.
 
 #include <chrono>
 #include <cstddef>

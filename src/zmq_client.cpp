@@ -81,11 +81,33 @@ std::string unique_monitor_endpoint() {
 
 // Stop() wakes the loop through this, so the loop can wait with no timeout when no timer is due
 // (an idle client costs no wake-ups) and a shared context need not be shut down to stop one.
-int make_wake_fd() {
-    const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (fd < 0)
-        throw std::system_error(errno, std::generic_category(), "eventfd");
-    return fd;
+class WakeSignal {
+public:
+    WakeSignal() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+        if (fd_ < 0)
+            throw std::system_error(errno, std::generic_category(), "eventfd");
+    }
+    ~WakeSignal() { ::close(fd_); }
+    WakeSignal(const WakeSignal&) = delete;
+    WakeSignal& operator=(const WakeSignal&) = delete;
+
+    int fd() const { return fd_; }
+    void raise() const {
+        const std::uint64_t one = 1;
+        // The counter cannot be full here; a failed write would only leave the loop to its next
+        // wake-up.
+        [[maybe_unused]] const auto written = ::write(fd_, &one, sizeof one);
+    }
+
+private:
+    const int fd_;
+};
+
+// A client's own context holds its few sockets; only a shared one needs a large socket table.
+std::shared_ptr<ZmqContext> private_context() {
+    ZmqContextOptions options;
+    options.max_sockets = 64;
+    return std::make_shared<ZmqContext>(options);
 }
 
 std::shared_ptr<spdlog::logger> logger_or_silent(std::shared_ptr<spdlog::logger> logger) {
@@ -130,14 +152,10 @@ struct ZmqClient::Impl final : detail::StreamActions {
           endpoints(resolve_endpoints(options)),
           handler(h),
           log(logger_or_silent(options.logger)),
-          context_owner(options.context ? options.context : std::make_shared<ZmqContext>()),
+          context_owner(options.context ? options.context : private_context()),
           context(detail::ZmqContextAccess::context(*context_owner)),
           stream(*this, stream_config(options, endpoints)),
           error_log(options.log_errors_per_second) {}
-
-    ~Impl() override { ::close(wake_fd); }
-    Impl(const Impl&) = delete;
-    Impl& operator=(const Impl&) = delete;
 
     const ClientOptions options;
     const ResolvedEndpoints endpoints;
@@ -146,7 +164,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
     const std::shared_ptr<ZmqContext> context_owner;
     zmq::context_t& context;
     const std::string monitor_endpoint = unique_monitor_endpoint();
-    const int wake_fd = make_wake_fd();
+    const WakeSignal wake;
 
     std::mutex lifecycle_mu;  // Start/Stop from callers
     std::thread thread;
@@ -350,7 +368,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
             dealer = std::move(socket);
         } catch (const zmq::error_t& e) {
             if (e.num() == ETERM)
-                throw;  // Stop() is shutting the context down
+                throw;  // the caller shut the shared context down: the client cannot go on
             log_error("[{}] cannot send a {} replay request: {}", options.pod_key,
                       detail::to_string(why), e.what());
             return false;
@@ -528,6 +546,11 @@ struct ZmqClient::Impl final : detail::StreamActions {
         } catch (const std::bad_alloc&) {
             report_decode_error(f.sequence, "batch dropped: out of memory receiving it");
             return std::nullopt;
+        } catch (const zmq::error_t& e) {
+            if (e.num() != ENOMEM)
+                throw;
+            report_decode_error(f.sequence, "batch dropped: out of memory receiving it");
+            return std::nullopt;
         }
     }
 
@@ -631,7 +654,7 @@ struct ZmqClient::Impl final : detail::StreamActions {
             items.clear();
             items.push_back({sub->handle(), 0, ZMQ_POLLIN, 0});
             items.push_back({monitor->handle(), 0, ZMQ_POLLIN, 0});
-            items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
+            items.push_back({nullptr, wake.fd(), ZMQ_POLLIN, 0});
             if (dealer)
                 items.push_back({dealer->handle(), 0, ZMQ_POLLIN, 0});
             try {
@@ -703,9 +726,11 @@ struct ZmqClient::Impl final : detail::StreamActions {
                 connect_warning_at = Clock::now() + options.connect_warning_after;
             stream.start(Clock::now());
             loop();
+            update_loop_stats([](ClientStats&) {});  // the last wake-ups and bytes
         } catch (const zmq::error_t& e) {
-            if (e.num() != ETERM)
-                died(std::string("transport error: ") + e.what());
+            // Stop() never shuts a context down, so ETERM means its owner did.
+            died(e.num() == ETERM ? std::string("the ZeroMQ context being shut down")
+                                  : std::string("transport error: ") + e.what());
         } catch (const std::exception& e) {
             died(std::string("unexpected error: ") + e.what());
         } catch (...) {
@@ -760,10 +785,7 @@ void ZmqClient::Stop() {
     }
     std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
     if (impl_->thread.joinable()) {
-        const std::uint64_t one = 1;
-        // The eventfd counter cannot be full here; a failed write would only leave the loop to
-        // its next wake-up.
-        [[maybe_unused]] const auto written = ::write(impl_->wake_fd, &one, sizeof one);
+        impl_->wake.raise();
         impl_->thread.join();
     }
     impl_->update_stats([](ClientStats& s) {

@@ -19,7 +19,7 @@ void raise_descriptor_limit(spdlog::logger& log) {
                  std::strerror(errno));
         return;
     }
-    log.info("raised the open-file limit from {} to {} (about 4 per publisher)", before,
+    log.info("raised the open-file limit from {} to {} (about 5 per publisher)", before,
              limit.rlim_max);
 }
 

@@ -139,10 +139,11 @@ int run_subscribe(const std::vector<std::string>& args) {
         }
     }
     SubscribeConfig config;
-    std::vector<std::unique_ptr<ZmqClient>> clients;
+    // Declared so that the clients (and their threads) go before the handlers and the printer.
     StreamPrinter* printer_ptr = nullptr;
     std::unique_ptr<StreamPrinter> printer;
     std::vector<std::unique_ptr<PrintingHandler>> handlers;
+    std::vector<std::unique_ptr<ZmqClient>> clients;
     try {
         config = parse(args);
         auto logger = make_cli_logger("subscribe", config.log_level);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -44,12 +45,15 @@ public:
     ~ClientMetrics() override;
 
     /// Reports `client`'s statistics until untrack(); the client must stay alive until then.
+    /// Throws std::invalid_argument if a tracked client already has the same pod, rank and model
+    /// (Prometheus would reject the duplicate series).
     void track(const ZmqClient& client);
-    /// Stops reporting the client, and forgets its lag histogram.
+    /// Stops reporting the client.
     void untrack(const ZmqClient& client);
 
     /// A handler that records each batch's delivery lag for the publisher `options` describes,
-    /// then passes the call to `inner`. It must outlive the client it is given to.
+    /// then passes the call to `inner`. It must outlive the client it is given to. Batches with
+    /// no plausible timestamp (in the future, over a day old) are not recorded.
     std::unique_ptr<EventHandler> lag_observer(EventHandler& inner, const ClientOptions& options);
 
     std::vector<::prometheus::MetricFamily> Collect() const override;
@@ -57,12 +61,15 @@ public:
 private:
     class LagObserver;
 
+    using SeriesKey = std::tuple<std::string, int, std::string>;  // pod, rank, model
+    static SeriesKey key_of(const ClientOptions& options);
+
     const std::vector<double> buckets_;
     mutable std::mutex mu_;
     std::map<const ZmqClient*, const ClientOptions*> clients_;
-    // One per publisher, by its labels ("pod/rank/model"); shared with the observers, which may
-    // outlive an untrack().
-    std::map<std::string, std::shared_ptr<::prometheus::Histogram>> lags_;
+    // The lag histogram of each series lives as long as an observer feeding it, so a client
+    // replaced by one with the same labels, or tracked again, keeps its history.
+    std::map<SeriesKey, std::weak_ptr<::prometheus::Histogram>> lags_;
 };
 
 }  // namespace kvevents::prometheus

@@ -13,7 +13,7 @@ struct ZmqContextOptions {
     /// the I/O thread is the busy one.
     int io_threads = 1;
     /// Sockets the context may hold (ZMQ_MAX_SOCKETS; libzmq's default is 1023). A client holds
-    /// four, and one more while a replay runs.
+    /// four, and one more while a replay runs. libzmq sizes tables by it (about 12 bytes each).
     int max_sockets = 65536;
 };
 
@@ -29,6 +29,8 @@ public:
     ZmqContext& operator=(const ZmqContext&) = delete;
 
     /// The libzmq context (a `void*` as zmq_ctx_new returns it), for sockets of the caller's own.
+    /// Never shut it down or terminate it: a client using it would stop (state `failed`), and the
+    /// destructor terminates it.
     void* handle() const;
 
 private:

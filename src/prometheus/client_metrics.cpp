@@ -1,4 +1,6 @@
 #include <chrono>
+#include <iterator>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -64,11 +66,6 @@ std::vector<ClientMetric::Label> labels_of(const ClientOptions& options) {
             {"rank", std::to_string(options.data_parallel_rank)}};
 }
 
-std::string key_of(const ClientOptions& options) {
-    return options.pod_key + '/' + std::to_string(options.data_parallel_rank) + '/' +
-           options.model_name;
-}
-
 MetricFamily family(const char* name, const char* help, MetricType type) {
     MetricFamily f;
     f.name = name;
@@ -91,8 +88,8 @@ public:
         : inner_(inner), lags_(std::move(lags)) {}
 
     void on_batch(const ReceivedBatch& batch) override {
-        const auto lag = detail::lag_since(batch.batch.ts);
-        lags_->Observe(std::chrono::duration<double>(lag).count());
+        if (const auto lag = detail::plausible_lag_since(batch.batch.ts))
+            lags_->Observe(std::chrono::duration<double>(*lag).count());
         inner_.on_batch(batch);
     }
     void on_notice(const StreamNotice& notice) override { inner_.on_notice(notice); }
@@ -111,24 +108,39 @@ ClientMetrics::ClientMetrics(std::vector<double> lag_buckets) : buckets_(std::mo
 
 ClientMetrics::~ClientMetrics() = default;
 
+ClientMetrics::SeriesKey ClientMetrics::key_of(const ClientOptions& options) {
+    return {options.pod_key, options.data_parallel_rank, options.model_name};
+}
+
 void ClientMetrics::track(const ZmqClient& client) {
     std::lock_guard<std::mutex> lock(mu_);
+    const SeriesKey key = key_of(client.options());
+    for (const auto& [other, options] : clients_) {
+        if (other != &client && key_of(*options) == key) {
+            throw std::invalid_argument(
+                "ClientMetrics already tracks a client labelled pod=" + std::get<0>(key) +
+                ", rank=" + std::to_string(std::get<1>(key)) + ", model=" + std::get<2>(key));
+        }
+    }
     clients_[&client] = &client.options();
 }
 
 void ClientMetrics::untrack(const ZmqClient& client) {
     std::lock_guard<std::mutex> lock(mu_);
     clients_.erase(&client);
-    lags_.erase(key_of(client.options()));
 }
 
 std::unique_ptr<EventHandler> ClientMetrics::lag_observer(EventHandler& inner,
                                                           const ClientOptions& options) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto& lags = lags_[key_of(options)];
-    if (!lags)
+    for (auto it = lags_.begin(); it != lags_.end();)  // series nobody feeds any more
+        it = it->second.expired() ? lags_.erase(it) : std::next(it);
+    std::shared_ptr<::prometheus::Histogram> lags = lags_[key_of(options)].lock();
+    if (!lags) {
         lags = std::make_shared<::prometheus::Histogram>(buckets_);
-    return std::make_unique<LagObserver>(inner, lags);
+        lags_[key_of(options)] = lags;
+    }
+    return std::make_unique<LagObserver>(inner, std::move(lags));
 }
 
 std::vector<MetricFamily> ClientMetrics::Collect() const {
@@ -163,8 +175,9 @@ std::vector<MetricFamily> ClientMetrics::Collect() const {
             m.gauge.value = stats.state == s ? 1 : 0;
             state.metric.push_back(std::move(m));
         }
-        if (const auto it = lags_.find(key_of(*options)); it != lags_.end()) {
-            ClientMetric m = it->second->Collect();
+        const auto it = lags_.find(key_of(*options));
+        if (const auto lags = it != lags_.end() ? it->second.lock() : nullptr) {
+            ClientMetric m = lags->Collect();
             m.label = labels;
             lag.metric.push_back(std::move(m));
         }

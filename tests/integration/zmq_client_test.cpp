@@ -761,8 +761,11 @@ TEST(ZmqClient, ClientsSharingAContextRunAndStopIndependently) {
     auto& [pub_a, pub_b, handler_a, handler_b, options_a, options_b] = two;
     options_a.context = context;
     options_b.context = context;
+    const long before = context.use_count();
     auto client_a = start_client(pub_a, handler_a, options_a);
     auto client_b = start_client(pub_b, handler_b, options_b);
+    // Each client holds it twice: in its copy of the options, and as the context it uses.
+    EXPECT_EQ(context.use_count(), before + 4);
     publish_n(pub_a, 3);
     publish_n(pub_b, 2);
     ASSERT_TRUE(handler_a.wait_for_batches(3));
@@ -803,6 +806,15 @@ TEST(ZmqClient, APublisherThatNeverAnswersIsReportedByName) {
         ZmqClient client(o, handler);
         client.Start();
         ASSERT_TRUE(handler.wait_for_notice(StreamNotice::Kind::kNotConnected));
+        // Once: a second would come within another period.
+        EXPECT_FALSE(handler.wait_for(
+            [](const RecordingHandler& h) {
+                const auto all = h.notices();
+                return std::count_if(all.begin(), all.end(), [](const auto& n) {
+                           return n.kind == StreamNotice::Kind::kNotConnected;
+                       }) > 1;
+            },
+            std::chrono::milliseconds(300)));
         client.Stop();
         const auto notices = handler.notices();
         const auto count = std::count_if(notices.begin(), notices.end(), [](const auto& n) {

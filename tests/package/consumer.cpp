@@ -7,6 +7,9 @@
 
 #include <kvevents/testing/mock_publisher.h>
 #include <kvevents/zmq_client.h>
+#ifdef KVEVENTS_CONSUMER_PROMETHEUS
+#include <kvevents/prometheus.h>
+#endif
 
 int main() {
     kvevents::testing::MockPublisher publisher;
@@ -25,6 +28,13 @@ int main() {
     options.replay_endpoint = publisher.replay_endpoint();
     kvevents::ZmqClient client(options, handler);
     client.Start();
+#ifdef KVEVENTS_CONSUMER_PROMETHEUS
+    kvevents::prometheus::ClientMetrics metrics;
+    metrics.track(client);
+    if (metrics.Collect().empty())
+        return 1;
+    metrics.untrack(client);
+#endif
 
     if (!publisher.wait_for_subscriber(std::chrono::seconds(10)))
         return 1;

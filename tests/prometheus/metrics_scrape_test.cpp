@@ -1,4 +1,5 @@
 // kvevents::prometheus served by a real prometheus-cpp Exposer, scraped over HTTP and parsed.
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -89,8 +90,17 @@ TEST(PrometheusMetrics, AScrapeReportsEachClientsCountersStateAndLag) {
     auto observed = metrics->lag_observer(handler, options);
     auto client = start_observed(pub, *observed, options);
     metrics->track(*client);
-    publish_n(pub, 3);
+    for (std::uint64_t i = 0; i < 3; ++i) {
+        EventBatch batch = one_store(i);
+        batch.ts =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                .count();  // a real lag to observe
+        pub.publish(batch);
+    }
     ASSERT_TRUE(handler.wait_for_batches(3));
+    ASSERT_TRUE(handler.wait_for([&](const RecordingHandler&) {
+        return client->stats().state == ConnectionState::kConnected;
+    }));
 
     const std::string labels = R"({model="model-x",pod="pod-a",rank="0")";
     const auto samples = parse_samples(scrape(port));
@@ -105,6 +115,10 @@ TEST(PrometheusMetrics, AScrapeReportsEachClientsCountersStateAndLag) {
     EXPECT_EQ(value_of(samples, "kvevents_delivery_lag_seconds_count" + labels + "}"), 3.0);
     EXPECT_EQ(value_of(samples, "kvevents_delivery_lag_seconds_bucket" + labels + R"(,le="+Inf"})"),
               3.0);
+    const auto lag_sum = value_of(samples, "kvevents_delivery_lag_seconds_sum" + labels + "}");
+    ASSERT_TRUE(lag_sum);
+    EXPECT_GT(*lag_sum, 0.0);  // seconds: loopback delivery takes micro- to milliseconds
+    EXPECT_LT(*lag_sum, 30.0);
 
     // An untracked client is gone from the next scrape.
     metrics->untrack(*client);
@@ -139,6 +153,58 @@ TEST(PrometheusMetrics, PublishersAreToldApartByTheirLabels) {
         }
     }
     EXPECT_EQ(by_pod, (std::map<std::string, double>{{"pod-a", 2.0}, {"pod-b", 5.0}}));
+}
+
+// Options for a client that is never started: its statistics stay at zero.
+ClientOptions unstarted(const std::string& pod) {
+    ClientOptions options;
+    options.pod_key = pod;
+    options.endpoint = "tcp://127.0.0.1:5557";
+    return options;
+}
+
+// The family called `name` in a collection.
+const ::prometheus::MetricFamily& family_named(const std::vector<::prometheus::MetricFamily>& all,
+                                               const std::string& name) {
+    const auto it = std::find_if(all.begin(), all.end(),
+                                 [&](const auto& family) { return family.name == name; });
+    EXPECT_NE(it, all.end()) << name;
+    return *it;
+}
+
+TEST(PrometheusMetrics, LabelsCarryTheRankAndADuplicateSeriesIsRefused) {
+    prometheus::ClientMetrics metrics;
+    RecordingHandler handler;
+    ClientOptions options = unstarted("pod-r");
+    options.model_name = "org/model";
+    options.data_parallel_rank = 2;
+    const ZmqClient first(options, handler);  // never started: all counters 0
+    const ZmqClient second(options, handler);
+    metrics.track(first);
+    EXPECT_THROW(metrics.track(second), std::invalid_argument);
+    std::vector<std::string> labels;
+    const auto all = metrics.Collect();
+    for (const auto& m : family_named(all, "kvevents_batches_total").metric) {
+        for (const auto& label : m.label) labels.push_back(label.name + "=" + label.value);
+        EXPECT_EQ(m.counter.value, 0.0);
+    }
+    EXPECT_EQ(labels, (std::vector<std::string>{"model=org/model", "pod=pod-r", "rank=2"}));
+}
+
+TEST(PrometheusMetrics, ImplausibleTimestampsAreNotObserved) {
+    prometheus::ClientMetrics metrics;
+    RecordingHandler inner;
+    const ClientOptions options = unstarted("pod-t");
+    const ZmqClient client(options, inner);
+    metrics.track(client);
+    auto observer = metrics.lag_observer(inner, options);
+    EventBatch old_batch = one_store(1);  // 2023: over a day old
+    observer->on_batch(ReceivedBatch{options.pod_key, options.model_name, 0, "", old_batch, false});
+    EXPECT_EQ(inner.batches().size(), 1u);  // still passed on
+    const auto all = metrics.Collect();
+    const auto& lags = family_named(all, "kvevents_delivery_lag_seconds");
+    ASSERT_EQ(lags.metric.size(), 1u);
+    EXPECT_EQ(lags.metric[0].histogram.sample_count, 0u);
 }
 
 }  // namespace
