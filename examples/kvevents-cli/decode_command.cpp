@@ -16,8 +16,9 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: kvevents-cli decode [--raw] [FILE|-]\n"
-    "  Reads msgpack payloads (one hex payload per line; blank lines and lines starting with #\n"
-    "  are skipped) from FILE or standard input and prints one JSON line per event.\n"
+    "  Reads msgpack payloads (one hex payload per line, 0x prefix optional; blank lines and\n"
+    "  lines starting with # are skipped) from FILE or standard input and prints one JSON line\n"
+    "  per event.\n"
     "  --raw   FILE holds one binary payload instead of hex lines\n";
 
 // Prints a payload's events; reports problems on stderr. Returns false if anything failed.
@@ -90,8 +91,12 @@ int run_decode(const std::vector<std::string>& args) {
             continue;
         const std::string where = "line " + std::to_string(line_no);
         std::string payload;
+        // "0x..." as Python's hex() and many tools print it.
+        std::string_view hex = std::string_view(line).substr(first);
+        if (hex.rfind("0x", 0) == 0 || hex.rfind("0X", 0) == 0)
+            hex.remove_prefix(2);
         try {
-            payload = testing::from_hex(line);
+            payload = testing::from_hex(hex);
         } catch (const std::invalid_argument& e) {
             std::cerr << where << ": not hex: " << e.what() << '\n';
             all_ok = false;
