@@ -209,8 +209,9 @@ public:
     }
 
 private:
-    // Every heap allocation the decode makes is charged here first, and charges are never given
-    // back, so the sum of live allocations cannot pass the budget whatever the payload declares.
+    // Every heap allocation the decode makes is charged here first, and a charge is given back
+    // only once its block is known to be freed, so the sum of live allocations cannot pass the
+    // budget whatever the payload declares.
     void charge(const MsgpackReader& r, std::size_t bytes) {
         if (bytes > budget_ - charged_)
             fail_budget(r);
@@ -225,7 +226,8 @@ private:
                    std::to_string(limits_.heap_allowance) + ")");
     }
 
-    // std::string keeps up to 15 bytes inline (libstdc++ and libc++ alike).
+    // libstdc++'s std::string keeps up to 15 bytes inline (the build's library; libc++ would
+    // differ).
     void charge_text(const MsgpackReader& r, std::size_t length) {
         if (length > 15)
             charge(r, length + 1);
@@ -941,7 +943,7 @@ private:
         if (first == WireType::kArray) {
             ev.token_id_form = TokenIdForm::kBigram;
             auto& seconds = extras_of(r, ev.extras).token_id_pair_seconds;
-            // Each pair takes at least 3 bytes.
+            // count is bounded by the bytes left (a pair takes at least 3).
             reserve_charged(r, ev.token_ids, count);
             reserve_charged(r, seconds, count);
             for (std::uint32_t i = 0; i < count; ++i) {

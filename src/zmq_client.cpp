@@ -543,15 +543,13 @@ struct ZmqClient::Impl final : detail::StreamActions {
                                                : zmq::message_t(std::string_view(last_live_topic));
             return detail::RawBatch(f.sequence, std::move(topic), std::move(parts.back()),
                                     replayed);
-        } catch (const std::bad_alloc&) {
-            report_decode_error(f.sequence, "batch dropped: out of memory receiving it");
-            return std::nullopt;
         } catch (const zmq::error_t& e) {
-            if (e.num() != ENOMEM)
+            if (e.num() != ENOMEM)  // zmq::message_t reports a failed allocation this way
                 throw;
-            report_decode_error(f.sequence, "batch dropped: out of memory receiving it");
-            return std::nullopt;
+        } catch (const std::bad_alloc&) {
         }
+        report_decode_error(f.sequence, "batch dropped: out of memory receiving it");
+        return std::nullopt;
     }
 
     void warn_if_never_connected(Clock::time_point now) {

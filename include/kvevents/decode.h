@@ -73,8 +73,8 @@ struct DecodeLimits {
     std::size_t max_depth = 32;  // nesting of arrays/maps
     /// The heap a decode may request: heap_per_payload_byte x payload size + heap_allowance.
     /// Every allocation is charged before it is made, and a payload that would go past the
-    /// budget fails with kTooLarge. Real batches take under 3x (map events) to 6x (one-hash
-    /// BlockRemoved events in the oldest layout); only crafted input comes near 8x.
+    /// budget fails with kTooLarge. Real batches take about 2-3x (map events) to 6x
+    /// (one-hash BlockRemoved events in the oldest layout); only crafted input comes near 8x.
     std::size_t heap_per_payload_byte = 8;
     std::size_t heap_allowance = 64 * 1024;
 };
