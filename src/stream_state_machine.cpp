@@ -268,7 +268,8 @@ void StreamStateMachine::on_backlog(TimePoint now) {
 }
 
 void StreamStateMachine::on_tick(TimePoint now) {
-    if (auto* replay = std::get_if<Replaying>(&phase_)) {
+    if (auto* replay = std::get_if<Replaying>(&phase_);
+        replay != nullptr && !replay->waiting_turn) {
         if (now - replay->last_reply >= config_.replay_idle_timeout ||
             now - replay->started >= config_.replay_total_timeout) {
             const Replaying timed_out = *replay;
@@ -309,8 +310,10 @@ std::optional<TimePoint> StreamStateMachine::next_deadline() const {
     std::optional<TimePoint> at;
     auto consider = [&at](TimePoint t) { at = at ? std::min(*at, t) : t; };
     if (const auto* replay = std::get_if<Replaying>(&phase_)) {
-        consider(replay->last_reply + config_.replay_idle_timeout);
-        consider(replay->started + config_.replay_total_timeout);
+        if (!replay->waiting_turn) {
+            consider(replay->last_reply + config_.replay_idle_timeout);
+            consider(replay->started + config_.replay_total_timeout);
+        }
     } else if (const auto* backoff = std::get_if<BackingOff>(&phase_)) {
         consider(backoff->until);
     } else if (probe_wanted_ && config_.replay_available && next_ &&
@@ -529,10 +532,25 @@ void StreamStateMachine::begin_replay(ReplayPurpose purpose, TimePoint now, bool
     if (purpose == ReplayPurpose::kTailProbe)
         probe_wanted_ = false;
     phase_ = replay;
-    if (!actions_.request_replay(replay.id, replay.from, purpose)) {
-        end_replay(ReplayOutcome::kUnsendable);
-        back_off(now, false);
+    switch (actions_.request_replay(replay.id, replay.from, purpose)) {
+        case ReplaySend::kSent:
+            break;
+        case ReplaySend::kWaiting:
+            std::get<Replaying>(phase_).waiting_turn = true;
+            break;
+        case ReplaySend::kUnsendable:
+            end_replay(ReplayOutcome::kUnsendable);
+            back_off(now, false);
+            break;
     }
+}
+
+void StreamStateMachine::on_replay_sent(std::uint64_t replay_id, TimePoint now) {
+    Replaying* replay = active_replay(replay_id);
+    if (replay == nullptr || !replay->waiting_turn)
+        return;
+    replay->waiting_turn = false;
+    replay->started = replay->last_reply = now;
 }
 
 void StreamStateMachine::end_replay(ReplayOutcome outcome) {

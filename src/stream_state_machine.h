@@ -73,6 +73,14 @@ enum class ReplayPurpose : std::uint8_t {
 };
 const char* to_string(ReplayPurpose purpose);
 
+/// What became of a replay request the shell was asked to send.
+enum class ReplaySend : std::uint8_t {
+    kSent,        // on its way: the replay's timers run from now
+    kWaiting,     // queued behind other publishers' replays (a fleet caps how many run at once);
+                  // no timer runs until on_replay_sent()
+    kUnsendable,  // it cannot be sent (e.g. no socket could be opened)
+};
+
 /// How a replay request ended.
 enum class ReplayOutcome : std::uint8_t {
     kCompleted,   // the end marker arrived
@@ -97,9 +105,13 @@ public:
     /// Delivery goes on from `next_sequence`.
     virtual void announce_continuity_lost(std::uint64_t next_sequence) = 0;
     /// Send a replay request for every batch from `from` on, tagged `id`. Replies reach the
-    /// machine with that id. Returns false when the request cannot be sent.
-    virtual bool request_replay(std::uint64_t id, std::uint64_t from, ReplayPurpose purpose) = 0;
-    /// Request `id` is over: close its socket. Nothing received for it may be passed on.
+    /// machine with that id. A request that must wait its turn is sent later, followed by
+    /// on_replay_sent().
+    virtual ReplaySend request_replay(std::uint64_t id,
+                                      std::uint64_t from,
+                                      ReplayPurpose purpose) = 0;
+    /// Request `id` is over (waiting or sent): close its socket or give up its turn. Nothing
+    /// received for it may be passed on.
     virtual void replay_ended(std::uint64_t id, ReplayOutcome outcome) = 0;
     // Statistics.
     virtual void duplicate_dropped(std::uint64_t sequence) = 0;
@@ -138,6 +150,9 @@ public:
         bool advanced(std::uint64_t next) const { return next > next_at_request; }
         std::optional<std::uint64_t> highest_reply;  // set once any reply arrived
         bool answered() const { return highest_reply.has_value(); }
+        // Queued behind other publishers' replays: its timers start when it is sent. Held
+        // batches still expire (I3).
+        bool waiting_turn = false;
         TimePoint started;
         TimePoint last_reply;
         std::uint64_t order = 0;  // of the request among held batches (see Held::order)
@@ -154,6 +169,8 @@ public:
     void on_live(RawBatch batch, TimePoint now);
     void on_replay_batch(std::uint64_t replay_id, RawBatch batch, TimePoint now);
     void on_replay_end(std::uint64_t replay_id, TimePoint now);
+    /// A request that had to wait its turn (ReplaySend::kWaiting) was sent now.
+    void on_replay_sent(std::uint64_t replay_id, TimePoint now);
     /// The live connection came back after a disconnect: the publisher may be a new incarnation.
     void on_reconnected(TimePoint now);
     /// The live socket had a backlog: the queues may have dropped batches, possibly the last ones.

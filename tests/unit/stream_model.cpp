@@ -18,6 +18,7 @@ namespace {
 using detail::RawBatch;
 using detail::ReplayOutcome;
 using detail::ReplayPurpose;
+using detail::ReplaySend;
 using detail::StreamStateMachine;
 using detail::TimePoint;
 using std::chrono::milliseconds;
@@ -66,7 +67,8 @@ public:
     int publisher_incarnation = 0;
     std::uint64_t actions = 0;  // every call counts: stale replies must cause none
     std::optional<std::uint64_t> current_replay;
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> requests;  // id, from
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> requests;        // id, from
+    std::optional<std::pair<std::uint64_t, std::uint64_t>> waiting_turn;  // id, from
     std::string failure;
     RunResult totals;
 
@@ -156,7 +158,9 @@ public:
                  " overlaps what was delivered up to s" + std::to_string(*epoch_last_));
         losses_.emplace_back(first, last);
     }
-    bool request_replay(std::uint64_t id, std::uint64_t from, ReplayPurpose purpose) override {
+    ReplaySend request_replay(std::uint64_t id,
+                              std::uint64_t from,
+                              ReplayPurpose purpose) override {
         trace("    request #" + std::to_string(id) + " " + detail::to_string(purpose) + " from " +
               std::to_string(from));
         ++actions;
@@ -166,8 +170,12 @@ public:
         if (!config_.replay_available)
             fail("a replay was requested with no replay endpoint");
         current_replay = id;
+        if (config_.replay_turns) {
+            waiting_turn.emplace(id, from);
+            return ReplaySend::kWaiting;
+        }
         requests.emplace_back(id, from);
-        return true;
+        return ReplaySend::kSent;
     }
     void replay_ended(std::uint64_t id, ReplayOutcome outcome) override {
         trace("    ended #" + std::to_string(id) + " outcome " +
@@ -176,6 +184,8 @@ public:
         if (current_replay != id)
             fail("replay " + std::to_string(id) + " ended but was not running");
         current_replay.reset();
+        if (waiting_turn && waiting_turn->first == id)
+            waiting_turn.reset();
     }
     void duplicate_dropped(std::uint64_t seq) override {
         trace("    dup " + std::to_string(seq));
@@ -357,6 +367,13 @@ public:
             case OpKind::kReplayUp:
                 replay_up_ = true;
                 break;
+            case OpKind::kGrantTurn:
+                if (const auto waiting = oracle_.waiting_turn) {
+                    oracle_.waiting_turn.reset();
+                    oracle_.requests.push_back(*waiting);
+                    machine_.on_replay_sent(waiting->first, now_);
+                }
+                break;
         }
         return check(describe(op));
     }
@@ -373,6 +390,8 @@ public:
         for (int round = 0; round < 10000 && ok(); ++round) {
             if (!live_queue_.empty()) {
                 step({OpKind::kDeliverLive, 1000});
+            } else if (oracle_.waiting_turn) {
+                step({OpKind::kGrantTurn});
             } else if (!unserved_.empty()) {
                 step({OpKind::kServeReplay});
             } else if (!replies_.empty()) {
@@ -584,6 +603,8 @@ const char* name_of(OpKind kind) {
             return "kReplayDown";
         case OpKind::kReplayUp:
             return "kReplayUp";
+        case OpKind::kGrantTurn:
+            return "kGrantTurn";
     }
     return "?";
 }
@@ -641,6 +662,7 @@ ModelConfig random_config(std::uint64_t seed) {
     c.backoff_initial_ms = pick(10, 300);
     c.backoff_max_ms = pick(c.backoff_initial_ms, 2000);
     c.tail_probe_idle_ms = pick(0, 4) == 0 ? 0 : pick(10, 500);
+    c.replay_turns = pick(0, 2) == 0;
     return c;
 }
 
@@ -659,8 +681,10 @@ std::vector<Op> random_ops(std::uint64_t seed, std::size_t count) {
             ops.push_back({OpKind::kPublish, pick(1, pick(0, 5) == 0 ? 40 : 4)});
         } else if (r < 440) {
             ops.push_back({OpKind::kDeliverLive, pick(1, 30)});
-        } else if (r < 560) {
+        } else if (r < 520) {
             ops.push_back({OpKind::kServeReplay});
+        } else if (r < 560) {
+            ops.push_back({OpKind::kGrantTurn});
         } else if (r < 720) {
             ops.push_back({OpKind::kDeliverReplay, pick(1, 40)});
         } else if (r < 820) {
@@ -738,6 +762,7 @@ std::string as_unit_test(const ModelConfig& c, const std::vector<Op>& ops) {
         << "    config.backoff_initial_ms = " << c.backoff_initial_ms << ";\n"
         << "    config.backoff_max_ms = " << c.backoff_max_ms << ";\n"
         << "    config.tail_probe_idle_ms = " << c.tail_probe_idle_ms << ";\n"
+        << "    config.replay_turns = " << (c.replay_turns ? "true" : "false") << ";\n"
         << "    const RunResult result = run(config, {\n";
     for (const Op& op : ops)
         out << "        {OpKind::" << name_of(op.kind) << ", " << op.arg << "},\n";

@@ -28,6 +28,7 @@ enum class OpKind : std::uint8_t {
     kReconnect,
     kReplayDown,  // the replay endpoint stops answering (requests and queued replies lost)
     kReplayUp,
+    kGrantTurn,  // a request waiting its turn (replay_turns) is sent
 };
 
 struct Op {
@@ -49,6 +50,8 @@ struct ModelConfig {
     std::uint32_t backoff_initial_ms = 200;
     std::uint32_t backoff_max_ms = 1000;
     std::uint32_t tail_probe_idle_ms = 300;
+    /// Every request waits for its turn (as behind a fleet's replay cap) until kGrantTurn.
+    bool replay_turns = false;
 };
 
 struct RunResult {

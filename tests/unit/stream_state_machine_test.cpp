@@ -32,11 +32,15 @@ public:
     void announce_continuity_lost(std::uint64_t next) override {
         log.push_back("continuity lost, next " + std::to_string(next));
     }
-    bool request_replay(std::uint64_t id, std::uint64_t from, ReplayPurpose purpose) override {
+    ReplaySend request_replay(std::uint64_t id,
+                              std::uint64_t from,
+                              ReplayPurpose purpose) override {
         last_id = id;
         log.push_back(std::string("request ") + to_string(purpose) + " from " +
-                      std::to_string(from));
-        return requests_succeed;
+                      std::to_string(from) + (requests_wait ? " (waiting)" : ""));
+        if (!requests_succeed)
+            return ReplaySend::kUnsendable;
+        return requests_wait ? ReplaySend::kWaiting : ReplaySend::kSent;
     }
     void replay_ended(std::uint64_t, ReplayOutcome outcome) override {
         static const char* const names[] = {"completed", "timed out", "unsendable", "abandoned",
@@ -58,6 +62,7 @@ public:
     Log log;
     std::uint64_t last_id = 0;
     bool requests_succeed = true;
+    bool requests_wait = false;
 };
 
 // One machine, a clock, and batches whose bytes name their incarnation.
@@ -546,6 +551,36 @@ TEST(StreamStateMachine, MemoryIsBounded) {
     EXPECT_EQ(s.machine.held(), 8U);
     s.replies(0, 60);
     EXPECT_LE(s.machine.digests_kept(), 8U);
+}
+
+TEST(StreamStateMachine, AReplayWaitingItsTurnRunsNoTimersUntilSentButHeldBatchesStillExpire) {
+    StreamConfig config;
+    config.replay_idle_timeout = std::chrono::milliseconds(100);
+    config.replay_total_timeout = std::chrono::milliseconds(1000);
+    Stream s(config);
+    s.actions.requests_wait = true;
+    s.start();
+    EXPECT_EQ(s.take(), Log{"request start-up from 0 (waiting)"});
+    EXPECT_FALSE(s.machine.next_deadline().has_value());  // nothing held, no timer
+    s.advance(std::chrono::milliseconds(500));            // longer than the idle timeout
+    EXPECT_EQ(s.take(), Log{});
+    s.machine.on_replay_sent(s.actions.last_id, s.now);
+    s.replies(0, 1);
+    s.end();
+    EXPECT_EQ(s.take(), (Log{"replay 0", "replay 1", "replay completed"}));
+
+    Stream gap(Stream::live_only(config));
+    gap.actions.requests_wait = true;
+    gap.start();
+    gap.live(0);
+    gap.live(3);  // a gap whose replay must wait: 3 is held, within the usual bound
+    EXPECT_EQ(gap.take(), (Log{"live 0", "gap 1<3", "request gap from 0 (waiting)"}));
+    ASSERT_TRUE(gap.machine.next_deadline().has_value());
+    EXPECT_EQ(*gap.machine.next_deadline(), gap.now + config.replay_total_timeout);
+    gap.advance(config.replay_total_timeout);  // still waiting: the held batch is given up on
+    // The stream has been quiet since the gap, so its tail is probed (that waits its turn too).
+    EXPECT_EQ(gap.take(), (Log{"replay abandoned", "continuity lost, next 3", "live 3",
+                               "request tail probe from 3 (waiting)"}));
 }
 
 }  // namespace
