@@ -1,5 +1,6 @@
 #include <stdexcept>
 #include <string>
+#include <tuple>
 
 #include <kvevents/client_options.h>
 
@@ -27,6 +28,21 @@ void check_positive(std::chrono::milliseconds value, const char* field) {
 }
 
 }  // namespace
+
+bool same_settings(const ClientOptions& a, const ClientOptions& b) {
+    const auto fields = [](const ClientOptions& o) {
+        return std::tie(o.pod_key, o.model_name, o.endpoint, o.replay_endpoint, o.pod_ip,
+                        o.replay_enabled, o.data_parallel_rank, o.topic_filter, o.bind,
+                        o.start_sequence, o.replay_idle_timeout, o.replay_total_timeout,
+                        o.replay_backoff_initial, o.replay_backoff_max, o.tail_probe_idle,
+                        o.connect_warning_after, o.reconnect_interval, o.reconnect_interval_max,
+                        o.tcp_keepalive, o.tcp_keepalive_idle, o.tcp_keepalive_interval,
+                        o.tcp_keepalive_count, o.heartbeat_interval, o.heartbeat_timeout,
+                        o.receive_hwm, o.max_message_size, o.max_buffered_batches, o.context,
+                        o.logger, o.log_errors_per_second);
+    };
+    return fields(a) == fields(b);
+}
 
 std::string offset_endpoint_port(const std::string& endpoint, int rank) {
     if (rank < 0) {

@@ -91,7 +91,8 @@ void PublisherStream::close_replay_socket() {
 // --- notices --------------------------------------------------------------------------------
 
 StreamNotice PublisherStream::make_notice(StreamNotice::Kind kind) const {
-    return StreamNotice{kind, options_.pod_key, std::nullopt, std::nullopt, state_, {}};
+    return StreamNotice{kind, options_.pod_key,           std::nullopt, std::nullopt, state_,
+                        {},   options_.data_parallel_rank};
 }
 
 void PublisherStream::notify(StreamNotice notice) {
@@ -245,8 +246,9 @@ void PublisherStream::deliver_decoded(RawBatch& raw) {
         s.last_lag = lag;
         s.max_lag = std::max(s.max_lag, s.last_lag);
     });
-    const ReceivedBatch batch{options_.pod_key, options_.model_name, raw.sequence,
-                              raw.topic_view(), decoded.batch,       raw.replayed};
+    const ReceivedBatch batch{options_.pod_key,           options_.model_name, raw.sequence,
+                              raw.topic_view(),           decoded.batch,       raw.replayed,
+                              options_.data_parallel_rank};
     try {
         handler_.on_batch(batch);
     } catch (const std::exception& e) {

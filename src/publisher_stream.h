@@ -102,6 +102,8 @@ public:
         update_stats([](ClientStats& s) { ++s.decode_errors; });
     }
 
+    ConnectionState connection_state() const { return state_; }
+
     /// The socket of the replay in progress; null when none is.
     zmq::socket_t* replay_socket() const { return dealer_.get(); }
     /// Reads what the replay socket holds (a bounded number of messages).

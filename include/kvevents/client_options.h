@@ -106,6 +106,10 @@ struct ResolvedEndpoints {
 };
 ResolvedEndpoints resolve_endpoints(const ClientOptions& options);
 
+/// Whether two option sets describe the same subscription: every field equal (the context and
+/// logger by identity).
+bool same_settings(const ClientOptions& a, const ClientOptions& b);
+
 /// Checks every field; throws std::invalid_argument naming the first bad one.
 void validate(const ClientOptions& options);
 

@@ -21,6 +21,9 @@ struct ReceivedBatch {
     const EventBatch& batch;
     /// True when this batch came from the replay socket rather than the live stream.
     bool replayed;
+    /// The publisher's data-parallel rank (ClientOptions::data_parallel_rank): with the pod key,
+    /// what identifies the publisher.
+    int data_parallel_rank = 0;
 };
 
 enum class ConnectionState : std::uint8_t {
@@ -69,6 +72,7 @@ struct StreamNotice {
     std::optional<std::uint64_t> last_sequence;   // gaps
     ConnectionState state = ConnectionState::kConnecting;
     std::string detail;
+    int data_parallel_rank = 0;  // of the publisher, as in ReceivedBatch
 };
 
 const char* to_string(StreamNotice::Kind kind);
