@@ -258,7 +258,8 @@ struct Fleet::Impl {
     std::vector<PublisherStatus> statuses() const {
         std::vector<PublisherStatus> out;
         std::lock_guard<std::mutex> lock(mu);
-        for (const auto& [key, member] : members) {
+        for (const auto& entry : members) {
+            const std::shared_ptr<detail::FleetMember>& member = entry.second;
             std::lock_guard<std::mutex> member_lock(member->mu);
             const auto status = [&](const detail::PublisherStream& s, bool fan_in,
                                     std::string topic) {

@@ -15,6 +15,7 @@
 #include <prometheus/metric_family.h>
 
 #include <kvevents/event_handler.h>
+#include <kvevents/fleet.h>
 #include <kvevents/zmq_client.h>
 
 namespace kvevents::prometheus {
@@ -35,6 +36,12 @@ namespace kvevents::prometheus {
 ///     kvevents::ZmqClient client(options, *observed);
 ///     metrics->track(client);
 ///
+/// A Fleet is tracked as a whole: every publisher it follows at scrape time is a series, and
+/// one lag_observer(handler) feeds the histograms of all of them, labelled from each batch.
+///
+///     kvevents::Fleet fleet(fleet_options, *metrics->lag_observer(handler));
+///     metrics->track(fleet);
+///
 /// Thread-safe: scrapes, tracking and observations may come from any thread.
 class ClientMetrics : public ::prometheus::Collectable {
 public:
@@ -50,23 +57,32 @@ public:
     void track(const ZmqClient& client);
     /// Stops reporting the client.
     void untrack(const ZmqClient& client);
+    /// Reports every publisher of `fleet` until untrack(); the fleet must stay alive until then.
+    void track(const Fleet& fleet);
+    void untrack(const Fleet& fleet);
 
     /// A handler that records each batch's delivery lag for the publisher `options` describes,
     /// then passes the call to `inner`. It must outlive the client it is given to. Batches with
     /// no plausible timestamp (in the future, over a day old) are not recorded.
     std::unique_ptr<EventHandler> lag_observer(EventHandler& inner, const ClientOptions& options);
+    /// The same for any number of publishers (a fleet's handler): each batch is recorded in the
+    /// series of its pod, rank and model.
+    std::unique_ptr<EventHandler> lag_observer(EventHandler& inner);
 
     std::vector<::prometheus::MetricFamily> Collect() const override;
 
 private:
     class LagObserver;
+    class LabelledLagObserver;
 
     using SeriesKey = std::tuple<std::string, int, std::string>;  // pod, rank, model
     static SeriesKey key_of(const ClientOptions& options);
+    std::shared_ptr<::prometheus::Histogram> histogram_for(const SeriesKey& key);
 
     const std::vector<double> buckets_;
     mutable std::mutex mu_;
     std::map<const ZmqClient*, const ClientOptions*> clients_;
+    std::vector<const Fleet*> fleets_;
     // The lag histogram of each series lives as long as an observer feeding it, so a client
     // replaced by one with the same labels, or tracked again, keeps its history.
     std::map<SeriesKey, std::weak_ptr<::prometheus::Histogram>> lags_;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <stdexcept>
@@ -60,10 +61,10 @@ constexpr ConnectionState kStates[] = {ConnectionState::kConnecting, ConnectionS
                                        ConnectionState::kDisconnected, ConnectionState::kStopped,
                                        ConnectionState::kFailed};
 
-std::vector<ClientMetric::Label> labels_of(const ClientOptions& options) {
-    return {{"model", options.model_name},
-            {"pod", options.pod_key},
-            {"rank", std::to_string(options.data_parallel_rank)}};
+std::vector<ClientMetric::Label> labels_of(const std::string& pod,
+                                           int rank,
+                                           const std::string& model) {
+    return {{"model", model}, {"pod", pod}, {"rank", std::to_string(rank)}};
 }
 
 MetricFamily family(const char* name, const char* help, MetricType type) {
@@ -99,6 +100,36 @@ private:
     const std::shared_ptr<::prometheus::Histogram> lags_;
 };
 
+class ClientMetrics::LabelledLagObserver final : public EventHandler {
+public:
+    LabelledLagObserver(EventHandler& inner, ClientMetrics& metrics)
+        : inner_(inner), metrics_(metrics) {}
+
+    void on_batch(const ReceivedBatch& batch) override {
+        if (const auto lag = detail::plausible_lag_since(batch.batch.ts)) {
+            std::shared_ptr<::prometheus::Histogram> lags;
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                SeriesKey key{batch.pod_key, batch.data_parallel_rank, batch.model_name};
+                auto& held = held_[key];
+                if (!held)
+                    held = metrics_.histogram_for(key);
+                lags = held;
+            }
+            lags->Observe(std::chrono::duration<double>(*lag).count());
+        }
+        inner_.on_batch(batch);
+    }
+    void on_notice(const StreamNotice& notice) override { inner_.on_notice(notice); }
+
+private:
+    EventHandler& inner_;
+    ClientMetrics& metrics_;
+    std::mutex mu_;
+    // Keeps each series' histogram alive while this observer may feed it.
+    std::map<SeriesKey, std::shared_ptr<::prometheus::Histogram>> held_;
+};
+
 std::vector<double> ClientMetrics::default_lag_buckets() {
     return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
             0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
@@ -130,17 +161,36 @@ void ClientMetrics::untrack(const ZmqClient& client) {
     clients_.erase(&client);
 }
 
-std::unique_ptr<EventHandler> ClientMetrics::lag_observer(EventHandler& inner,
-                                                          const ClientOptions& options) {
+void ClientMetrics::track(const Fleet& fleet) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (std::find(fleets_.begin(), fleets_.end(), &fleet) == fleets_.end())
+        fleets_.push_back(&fleet);
+}
+
+void ClientMetrics::untrack(const Fleet& fleet) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fleets_.erase(std::remove(fleets_.begin(), fleets_.end(), &fleet), fleets_.end());
+}
+
+std::shared_ptr<::prometheus::Histogram> ClientMetrics::histogram_for(const SeriesKey& key) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = lags_.begin(); it != lags_.end();)  // series nobody feeds any more
         it = it->second.expired() ? lags_.erase(it) : std::next(it);
-    std::shared_ptr<::prometheus::Histogram> lags = lags_[key_of(options)].lock();
+    std::shared_ptr<::prometheus::Histogram> lags = lags_[key].lock();
     if (!lags) {
         lags = std::make_shared<::prometheus::Histogram>(buckets_);
-        lags_[key_of(options)] = lags;
+        lags_[key] = lags;
     }
-    return std::make_unique<LagObserver>(inner, std::move(lags));
+    return lags;
+}
+
+std::unique_ptr<EventHandler> ClientMetrics::lag_observer(EventHandler& inner,
+                                                          const ClientOptions& options) {
+    return std::make_unique<LagObserver>(inner, histogram_for(key_of(options)));
+}
+
+std::unique_ptr<EventHandler> ClientMetrics::lag_observer(EventHandler& inner) {
+    return std::make_unique<LabelledLagObserver>(inner, *this);
 }
 
 std::vector<MetricFamily> ClientMetrics::Collect() const {
@@ -155,9 +205,8 @@ std::vector<MetricFamily> ClientMetrics::Collect() const {
     MetricFamily lag =
         family("kvevents_delivery_lag_seconds", "Batch timestamp to handler call (wall clocks)",
                MetricType::Histogram);
-    for (const auto& [client, options] : clients_) {
-        const ClientStats stats = client->stats();
-        const auto labels = labels_of(*options);
+    const auto add_series = [&](const SeriesKey& key, const ClientStats& stats) {
+        const auto labels = labels_of(std::get<0>(key), std::get<1>(key), std::get<2>(key));
         for (std::size_t i = 0; i < std::size(kCounters); ++i) {
             ClientMetric m = sample(labels);
             m.counter.value = static_cast<double>(stats.*kCounters[i].field);
@@ -175,12 +224,17 @@ std::vector<MetricFamily> ClientMetrics::Collect() const {
             m.gauge.value = stats.state == s ? 1 : 0;
             state.metric.push_back(std::move(m));
         }
-        const auto it = lags_.find(key_of(*options));
+        const auto it = lags_.find(key);
         if (const auto lags = it != lags_.end() ? it->second.lock() : nullptr) {
             ClientMetric m = lags->Collect();
             m.label = labels;
             lag.metric.push_back(std::move(m));
         }
+    };
+    for (const auto& [client, options] : clients_) add_series(key_of(*options), client->stats());
+    for (const Fleet* fleet : fleets_) {
+        for (const PublisherStatus& p : fleet->publishers())
+            add_series({p.pod_key, p.data_parallel_rank, p.model_name}, p.stats);
     }
     out.push_back(std::move(last_sequence));
     out.push_back(std::move(state));

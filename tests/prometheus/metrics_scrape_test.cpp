@@ -127,6 +127,58 @@ TEST(PrometheusMetrics, AScrapeReportsEachClientsCountersStateAndLag) {
     client->Stop();
 }
 
+TEST(PrometheusMetrics, AFleetIsReportedPublisherByPublisherWithLagsLabelledFromEachBatch) {
+    ::prometheus::Exposer exposer("127.0.0.1:0");
+    auto metrics = std::make_shared<prometheus::ClientMetrics>();
+    exposer.RegisterCollectable(metrics);
+    const int port = exposer.GetListeningPorts().at(0);
+
+    testing::MockPublisher pub_a;
+    testing::MockPublisher pub_b;
+    RecordingHandler handler;
+    auto observed = metrics->lag_observer(handler);
+    FleetOptions fleet_options;
+    fleet_options.loop_threads = 1;
+    Fleet fleet(fleet_options, *observed);
+    metrics->track(fleet);
+    ClientOptions a = options_for(pub_a);
+    ClientOptions b = options_for(pub_b);
+    b.pod_key = "pod-b";
+    fleet.add(a);
+    fleet.add(b);
+    ASSERT_TRUE(pub_a.wait_for_subscriber(std::chrono::seconds(10)));
+    ASSERT_TRUE(pub_b.wait_for_subscriber(std::chrono::seconds(10)));
+    const auto now = [] {
+        return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    };
+    for (std::uint64_t i = 0; i < 2; ++i) {
+        EventBatch batch = one_store(i);
+        batch.ts = now();
+        pub_a.publish(batch);
+    }
+    EventBatch batch = one_store(9);
+    batch.ts = now();
+    pub_b.publish(batch);
+    ASSERT_TRUE(handler.wait_for_batches(3));
+
+    const auto samples = parse_samples(scrape(port));
+    const std::string pod_a = R"({model="model-x",pod="pod-a",rank="0")";
+    const std::string pod_b = R"({model="model-x",pod="pod-b",rank="0")";
+    EXPECT_EQ(value_of(samples, "kvevents_batches_total" + pod_a + "}"), 2.0);
+    EXPECT_EQ(value_of(samples, "kvevents_batches_total" + pod_b + "}"), 1.0);
+    EXPECT_EQ(value_of(samples, "kvevents_delivery_lag_seconds_count" + pod_a + "}"), 2.0);
+    EXPECT_EQ(value_of(samples, "kvevents_delivery_lag_seconds_count" + pod_b + "}"), 1.0);
+
+    // A publisher removed from the fleet is gone from the next scrape.
+    fleet.remove("pod-b");
+    const auto after = parse_samples(scrape(port));
+    EXPECT_FALSE(value_of(after, "kvevents_batches_total" + pod_b + "}"));
+    EXPECT_EQ(value_of(after, "kvevents_batches_total" + pod_a + "}"), 2.0);
+    metrics->untrack(fleet);
+    EXPECT_FALSE(value_of(parse_samples(scrape(port)), "kvevents_batches_total" + pod_a + "}"));
+}
+
 TEST(PrometheusMetrics, PublishersAreToldApartByTheirLabels) {
     auto metrics = std::make_shared<prometheus::ClientMetrics>();
     TwoPublishers two;
