@@ -100,14 +100,26 @@ struct Fleet::Impl {
         }
     }
 
-    ~Impl() {
+    ~Impl() { stop(); }
+
+    void stop() {
         std::map<Key, std::shared_ptr<detail::FleetMember>> all;
         {
             std::lock_guard<std::mutex> lock(mu);
-            all.swap(members);
+            if (stopped)
+                return;
+            stopped = true;
+            all = members;  // kept for their statistics
         }
-        for (auto& [key, member] : all) stop_member(member, true);
+        for (auto& entry : all) stop_member(entry.second, true);
+        for (const auto& loop : loops) wakeups_before_stop += loop->wakeups();
         loops.clear();  // joins
+    }
+
+    std::uint64_t wakeups() const {
+        std::uint64_t total = wakeups_before_stop;
+        for (const auto& loop : loops) total += loop->wakeups();
+        return total;
     }
 
     const FleetOptions options;
@@ -119,6 +131,8 @@ struct Fleet::Impl {
 
     mutable std::mutex mu;
     std::map<Key, std::shared_ptr<detail::FleetMember>> members;  // guarded by mu
+    bool stopped = false;                                         // guarded by mu
+    std::uint64_t wakeups_before_stop = 0;
 
     bool on_a_loop_thread() const {
         return std::any_of(loops.begin(), loops.end(),
@@ -160,6 +174,8 @@ struct Fleet::Impl {
         detail::FleetLoop* loop = nullptr;
         {
             std::lock_guard<std::mutex> lock(mu);
+            if (stopped)
+                throw std::logic_error("Fleet::add after stop()");
             const auto it = members.find(key);
             if (it != members.end()) {
                 old = it->second;
@@ -236,6 +252,8 @@ struct Fleet::Impl {
         std::shared_ptr<detail::FleetMember> member;
         {
             std::lock_guard<std::mutex> lock(mu);
+            if (stopped)
+                return false;
             const auto it = members.find(key);
             if (it == members.end())
                 return false;
@@ -294,6 +312,10 @@ Fleet::Fleet(FleetOptions options, EventHandler& handler)
     : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
 
 Fleet::~Fleet() = default;
+
+void Fleet::stop() {
+    impl_->stop();
+}
 
 AddOutcome Fleet::add(ClientOptions options, EventHandler* handler) {
     if (options.bind)
@@ -391,7 +413,7 @@ FleetStats Fleet::stats() const {
     }
     out.replays_running = impl_->gate.running();
     out.replays_waiting = impl_->gate.waiting();
-    for (const auto& loop : impl_->loops) out.wakeups += loop->wakeups();
+    out.wakeups = impl_->wakeups();
     return out;
 }
 

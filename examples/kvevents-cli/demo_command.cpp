@@ -191,9 +191,9 @@ int run_demo(const std::vector<std::string>& args) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
 
-    const auto signal = wait_for_stop(
-        std::chrono::seconds(15), std::nullopt, [&] { return handler.batches() >= published; },
-        [] {});
+    WaitHooks hooks;
+    hooks.should_stop = [&] { return handler.batches() >= published; };
+    const auto signal = wait_for_stop(std::chrono::seconds(15), std::nullopt, hooks);
     client.Stop();
     const ClientStats stats = client.stats();
     printer.print_stats(options.pod_key, stats);

@@ -13,6 +13,7 @@ sigset_t stop_signals() {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     return set;
 }
 
@@ -25,21 +26,27 @@ void block_stop_signals() {
 
 std::optional<const char*> wait_for_stop(std::optional<std::chrono::milliseconds> duration,
                                          std::optional<std::chrono::milliseconds> interval,
-                                         const std::function<bool()>& should_stop,
-                                         const std::function<void()>& every_interval) {
+                                         const WaitHooks& hooks) {
     using Clock = std::chrono::steady_clock;
     const sigset_t set = stop_signals();
     const auto start = Clock::now();
     auto next_report = interval ? start + *interval : Clock::time_point::max();
+    auto next_second = start + std::chrono::seconds(1);
     while (true) {
         const auto now = Clock::now();
-        if (should_stop())
+        if (hooks.should_stop && hooks.should_stop())
             return std::nullopt;
         if (duration && now - start >= *duration)
             return std::nullopt;
         if (now >= next_report) {
-            every_interval();
+            if (hooks.every_interval)
+                hooks.every_interval();
             next_report += *interval;
+        }
+        if (now >= next_second) {
+            if (hooks.every_second)
+                hooks.every_second();
+            next_second += std::chrono::seconds(1);
         }
         const timespec slice{0, 50 * 1000 * 1000};
         const int sig = sigtimedwait(&set, nullptr, &slice);
@@ -47,6 +54,8 @@ std::optional<const char*> wait_for_stop(std::optional<std::chrono::milliseconds
             return "SIGINT";
         if (sig == SIGTERM)
             return "SIGTERM";
+        if (sig == SIGHUP && hooks.on_hangup)
+            hooks.on_hangup();
     }
 }
 

@@ -25,7 +25,8 @@ StreamPrinter::StreamPrinter(PrinterOptions options, std::ostream& out, std::ost
 
 void StreamPrinter::write_text_event(const ReceivedBatch& batch, std::size_t index) {
     const Event& event = batch.batch.events[index];
-    out_ << batch.pod_key << " seq=" << batch.sequence << ' ' << event_type_name(event);
+    out_ << publisher_label(batch.pod_key, batch.data_parallel_rank) << " seq=" << batch.sequence
+         << ' ' << event_type_name(event);
     std::visit(Overloaded{
                    [&](const BlockStored& ev) {
                        out_ << " hashes=" << ev.block_hashes.size();
@@ -65,7 +66,10 @@ void StreamPrinter::print_batch(const ReceivedBatch& batch) {
         }
         if (options_.format == OutputFormat::kJson) {
             json_.clear();
-            write_event_json(json_, BatchOrigin{batch.pod_key, batch.sequence}, batch.batch, i);
+            write_event_json(json_,
+                             BatchOrigin{publisher_label(batch.pod_key, batch.data_parallel_rank),
+                                         batch.sequence},
+                             batch.batch, i);
             out_ << json_.str() << '\n';
         } else if (options_.format == OutputFormat::kText) {
             write_text_event(batch, i);
@@ -85,7 +89,7 @@ void StreamPrinter::print_notice(const StreamNotice& notice) {
         json_.key("notice");
         json_.string(to_string(notice.kind));
         json_.key("pod");
-        json_.string(notice.pod_key);
+        json_.string(publisher_label(notice.pod_key, notice.data_parallel_rank));
         json_.key("first_seq");
         notice.first_sequence ? json_.number(*notice.first_sequence) : json_.null();
         json_.key("last_seq");
@@ -99,7 +103,7 @@ void StreamPrinter::print_notice(const StreamNotice& notice) {
         out_.flush();
         return;
     }
-    err_ << "notice " << notice.pod_key << ": ";
+    err_ << "notice " << publisher_label(notice.pod_key, notice.data_parallel_rank) << ": ";
     switch (notice.kind) {
         case StreamNotice::Kind::kPublisherRestarted:
             err_ << "publisher restarted; forget this pod's blocks";
@@ -130,6 +134,12 @@ void StreamPrinter::print_notice(const StreamNotice& notice) {
             break;
     }
     err_ << '\n';
+}
+
+std::string publisher_label(const std::string& pod_key, int data_parallel_rank) {
+    if (data_parallel_rank == 0)
+        return pod_key;
+    return pod_key + "#dp" + std::to_string(data_parallel_rank);
 }
 
 std::string format_stats(const ClientStats& s) {

@@ -65,6 +65,9 @@ private:
     StreamPrinter& printer_;
 };
 
+/// How output names a publisher: its pod key, with "#dp<rank>" for ranks above 0.
+std::string publisher_label(const std::string& pod_key, int data_parallel_rank);
+
 /// "batches=12 events=30 ..." for one client.
 std::string format_stats(const ClientStats& stats);
 

@@ -5,33 +5,52 @@
 #include <optional>
 #include <stdexcept>
 
-#include <kvevents/zmq_client.h>
+#include <spdlog/logger.h>
+
+#include <kvevents/fleet.h>
 
 #include "cli_args.h"
 #include "descriptor_limit.h"
 #include "logging.h"
+#include "pods_follower.h"
 #include "run_control.h"
 #include "stream_printer.h"
+#ifdef KVEVENTS_CLI_METRICS
+#include "metrics_server.h"
+#endif
 
 namespace kvevents::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: kvevents-cli subscribe (--endpoint EP [--replay EP] | --pod-ip IP)... [options]\n"
+    "usage: kvevents-cli subscribe (--endpoint EP [--replay EP] | --pod-ip IP | --pods-file FILE)"
+    "... [options]\n"
     "  --endpoint EP         live PUB endpoint, e.g. tcp://10.0.0.7:5557 (repeatable)\n"
     "  --replay EP           replay ROUTER endpoint of the preceding --endpoint\n"
     "  --pod-ip IP           a pod on vLLM's default ports: tcp://IP:5557, replay tcp://IP:5558\n"
+    "  --pods-file FILE      follow the pods FILE lists, one JSON object per line:\n"
+    "                          {\"pod\": \"pod-a\", \"pod_ip\": \"10.0.0.7\", \"dp_size\": 2, "
+    "\"model\": \"m\"}\n"
+    "                          {\"pod\": \"pod-b\", \"endpoint\": \"tcp://...\", \"replay\": "
+    "\"tcp://...\"}\n"
+    "                        read again on SIGHUP and when it changes\n"
     "  --no-replay           live stream only\n"
     "  --dp-size N           follow data-parallel ranks 0..N-1 of each publisher (ports + rank)\n"
     "  --topic PREFIX        only topics starting with PREFIX (default: all)\n"
     "  --replay-from SEQ     replay from SEQ at start (default 0 with replay)\n"
-    "  --bind                bind the endpoints (for engines that connect out)\n"
+    "  --bind                bind the endpoints for engines that connect out; each topic is its\n"
+    "                        own stream (kv@<pod>@<model> names the pod)\n"
+    "  --fan-in-replay-port N  with --bind: replay each stream from tcp://<pod>:N\n"
+    "  --loops N             loop threads (default: one per core)\n"
+    "  --max-replays K       replays running at once (default 8)\n"
+    "  --metrics-port N      serve Prometheus /metrics on port N (0: any free port)\n"
+    "  --metrics-address A   address to serve metrics on (default 0.0.0.0)\n"
     "  --format text|json|none  output format (default text); none prints no events, only\n"
     "                        notices and the statistics lines\n"
     "  --notices             with --format json: stream notices as JSON lines on stdout\n"
     "  --count N             stop after N events\n"
     "  --duration SECONDS    stop after this long\n"
-    "  --stats-interval SEC  print statistics to stderr periodically\n"
+    "  --stats-interval SEC  print statistics to stderr periodically, one line per publisher\n"
     "  --log-level LEVEL     trace|debug|info|warn|error|critical|off (default warn)\n";
 
 struct Target {
@@ -42,11 +61,17 @@ struct Target {
 
 struct SubscribeConfig {
     std::vector<Target> targets;
+    std::optional<std::string> pods_file;
     bool no_replay = false;
     std::uint64_t dp_size = 1;
     std::string topic;
     std::optional<std::uint64_t> replay_from;
     bool bind = false;
+    std::optional<int> fan_in_replay_port;
+    std::size_t loops = 0;
+    std::size_t max_replays = 8;
+    std::optional<int> metrics_port;
+    std::string metrics_address = "0.0.0.0";
     PrinterOptions printer;
     std::optional<std::chrono::milliseconds> duration;
     std::optional<std::chrono::milliseconds> stats_interval;
@@ -67,6 +92,8 @@ SubscribeConfig parse(const std::vector<std::string>& args) {
             c.targets.back().replay = cursor.value_of(flag);
         } else if (flag == "--pod-ip") {
             c.targets.push_back(Target{"", "", cursor.value_of(flag)});
+        } else if (flag == "--pods-file") {
+            c.pods_file = cursor.value_of(flag);
         } else if (flag == "--no-replay") {
             c.no_replay = true;
         } else if (flag == "--dp-size") {
@@ -77,6 +104,16 @@ SubscribeConfig parse(const std::vector<std::string>& args) {
             c.replay_from = cursor.unsigned_of(flag, 0, UINT64_MAX - 1);
         } else if (flag == "--bind") {
             c.bind = true;
+        } else if (flag == "--fan-in-replay-port") {
+            c.fan_in_replay_port = static_cast<int>(cursor.unsigned_of(flag, 1, 65535));
+        } else if (flag == "--loops") {
+            c.loops = cursor.unsigned_of(flag, 1, 1024);
+        } else if (flag == "--max-replays") {
+            c.max_replays = cursor.unsigned_of(flag, 1, 100000);
+        } else if (flag == "--metrics-port") {
+            c.metrics_port = static_cast<int>(cursor.unsigned_of(flag, 0, 65535));
+        } else if (flag == "--metrics-address") {
+            c.metrics_address = cursor.value_of(flag);
         } else if (flag == "--format") {
             c.printer.format = format_of(cursor, flag);
         } else if (flag == "--notices") {
@@ -93,40 +130,72 @@ SubscribeConfig parse(const std::vector<std::string>& args) {
             cursor.fail("unknown option '" + flag + "' (see --help)");
         }
     }
-    if (c.targets.empty())
-        cursor.fail("give at least one --endpoint or --pod-ip");
+    if (c.targets.empty() && !c.pods_file)
+        cursor.fail("give at least one --endpoint, --pod-ip or --pods-file");
     if (c.no_replay && c.replay_from)
         cursor.fail("--replay-from needs replay; drop --no-replay");
-    if (c.printer.json_notices && c.printer.format != OutputFormat::kJson) {
+    if (c.printer.json_notices && c.printer.format != OutputFormat::kJson)
         cursor.fail("--notices needs --format json");
+    if (c.bind) {
+        if (c.pods_file)
+            cursor.fail(
+                "--bind and --pods-file do not go together: engines connect to a bound "
+                "socket, a pods file lists endpoints to connect to");
+        for (const Target& t : c.targets) {
+            if (!t.replay.empty() || !t.pod_ip.empty())
+                cursor.fail(
+                    "with --bind give only --endpoint: each stream's replay endpoint is "
+                    "its pod's address in the topic (--fan-in-replay-port)");
+        }
+        if (c.dp_size != 1)
+            cursor.fail("--dp-size does not apply with --bind: each rank's topic is its stream");
+    } else if (c.fan_in_replay_port) {
+        cursor.fail("--fan-in-replay-port needs --bind");
     }
+    if (c.metrics_address != "0.0.0.0" && !c.metrics_port)
+        cursor.fail("--metrics-address needs --metrics-port");
+#ifndef KVEVENTS_CLI_METRICS
+    if (c.metrics_port)
+        cursor.fail(
+            "--metrics-port: this kvevents-cli was built without Prometheus support "
+            "(install prometheus-cpp-dev and build again)");
+#endif
     return c;
 }
 
-std::vector<ClientOptions> client_options(const SubscribeConfig& c,
-                                          const std::shared_ptr<spdlog::logger>& logger) {
-    std::vector<ClientOptions> out;
+// What every publisher shares, whether from flags or from the pods file.
+ClientOptions base_options(const SubscribeConfig& c, const std::shared_ptr<spdlog::logger>& log) {
+    ClientOptions o;
+    o.replay_enabled = !c.no_replay;
+    o.topic_filter = c.topic;
+    o.start_sequence = c.no_replay ? std::nullopt : std::optional<std::uint64_t>(0);
+    if (c.replay_from)
+        o.start_sequence = c.replay_from;
+    o.logger = log;
+    return o;
+}
+
+void add_targets(Fleet& fleet, const SubscribeConfig& c, const ClientOptions& base) {
     for (const Target& t : c.targets) {
-        for (std::uint64_t rank = 0; rank < c.dp_size; ++rank) {
-            ClientOptions o;
-            o.endpoint = t.endpoint;
-            o.replay_endpoint = t.replay;
-            o.pod_ip = t.pod_ip;
-            o.replay_enabled = !c.no_replay;
-            o.data_parallel_rank = static_cast<int>(rank);
-            o.topic_filter = c.topic;
-            o.bind = c.bind;
-            o.start_sequence = c.no_replay ? std::nullopt : std::optional<std::uint64_t>(0);
-            if (c.replay_from)
-                o.start_sequence = c.replay_from;
-            o.logger = logger;
-            o.pod_key = t.pod_ip.empty() ? t.endpoint : t.pod_ip;
-            if (c.dp_size > 1)
-                o.pod_key += "#dp" + std::to_string(rank);
-            out.push_back(std::move(o));
+        ClientOptions o = base;
+        o.endpoint = t.endpoint;
+        o.replay_endpoint = t.replay;
+        o.pod_ip = t.pod_ip;
+        o.pod_key = t.pod_ip.empty() ? t.endpoint : t.pod_ip;
+        if (c.bind) {
+            fleet.add_fan_in(std::move(o), c.fan_in_replay_port);
+        } else {
+            fleet.add_pod(std::move(o), static_cast<int>(c.dp_size));
         }
     }
-    return out;
+}
+
+FleetOptions fleet_options(const SubscribeConfig& c, const std::shared_ptr<spdlog::logger>& log) {
+    FleetOptions o;
+    o.loop_threads = c.loops;
+    o.max_concurrent_replays = c.max_replays;
+    o.logger = log;
+    return o;
 }
 
 }  // namespace
@@ -138,27 +207,44 @@ int run_subscribe(const std::vector<std::string>& args) {
             return 0;
         }
     }
+    // Declared so that the fleet (and its threads) goes before the handlers and the printer, and
+    // the metrics server before the fleet it reports.
     SubscribeConfig config;
-    // Declared so that the clients (and their threads) go before the handlers and the printer.
-    StreamPrinter* printer_ptr = nullptr;
     std::unique_ptr<StreamPrinter> printer;
-    std::vector<std::unique_ptr<PrintingHandler>> handlers;
-    std::vector<std::unique_ptr<ZmqClient>> clients;
+    std::unique_ptr<PrintingHandler> handler;
+#ifdef KVEVENTS_CLI_METRICS
+    std::unique_ptr<MetricsServer> metrics;
+#endif
+    std::unique_ptr<Fleet> fleet;
+    std::unique_ptr<PodsFollower> pods;
     try {
         config = parse(args);
         auto logger = make_cli_logger("subscribe", config.log_level);
         raise_descriptor_limit(*logger);
         printer = std::make_unique<StreamPrinter>(config.printer, std::cout, std::cerr);
-        printer_ptr = printer.get();
-        // One context for all: one libzmq I/O thread however many publishers are followed.
-        const auto context = std::make_shared<ZmqContext>();
-        for (ClientOptions& o : client_options(config, logger)) {
-            o.context = context;
-            handlers.push_back(std::make_unique<PrintingHandler>(*printer));
-            clients.push_back(std::make_unique<ZmqClient>(std::move(o), *handlers.back()));
+        handler = std::make_unique<PrintingHandler>(*printer);
+        EventHandler* fleet_handler = handler.get();
+#ifdef KVEVENTS_CLI_METRICS
+        if (config.metrics_port) {
+            metrics = std::make_unique<MetricsServer>(config.metrics_address, *config.metrics_port);
+            fleet_handler = &metrics->observing(*handler);
+            std::cerr << "kvevents-cli subscribe: serving metrics on http://"
+                      << config.metrics_address << ':' << metrics->port() << "/metrics\n";
         }
+#endif
+        // Before any thread starts, so that every thread leaves the signals to wait_for_stop.
         block_stop_signals();
-        for (auto& client : clients) client->Start();
+        fleet = std::make_unique<Fleet>(fleet_options(config, logger), *fleet_handler);
+#ifdef KVEVENTS_CLI_METRICS
+        if (metrics)
+            metrics->track(*fleet);
+#endif
+        const ClientOptions base = base_options(config, logger);
+        add_targets(*fleet, config, base);
+        if (config.pods_file) {
+            pods = std::make_unique<PodsFollower>(*fleet, *config.pods_file, base, std::cerr);
+            pods->load();
+        }
     } catch (const UsageError& e) {
         std::cerr << e.what() << '\n';
         return 2;
@@ -170,16 +256,24 @@ int run_subscribe(const std::vector<std::string>& args) {
         return 2;
     }
     auto print_all_stats = [&] {
-        for (const auto& client : clients) {
-            printer_ptr->print_stats(client->options().pod_key, client->stats());
-        }
+        for (const PublisherStatus& p : fleet->publishers())
+            printer->print_stats(publisher_label(p.pod_key, p.data_parallel_rank), p.stats);
     };
-    const auto signal = wait_for_stop(
-        config.duration, config.stats_interval, [&] { return printer_ptr->reached_max(); },
-        print_all_stats);
+    WaitHooks hooks;
+    hooks.should_stop = [&] { return printer->reached_max(); };
+    hooks.every_interval = print_all_stats;
+    if (pods) {
+        hooks.on_hangup = [&] { pods->reload(); };
+        hooks.every_second = [&] { pods->reload_if_changed(); };
+    }
+    const auto signal = wait_for_stop(config.duration, config.stats_interval, hooks);
     if (signal)
         std::cerr << "kvevents-cli subscribe: stopping on " << *signal << '\n';
-    for (auto& client : clients) client->Stop();
+#ifdef KVEVENTS_CLI_METRICS
+    if (metrics)
+        metrics->untrack(*fleet);
+#endif
+    fleet->stop();  // joins the loops: no handler call after this
     print_all_stats();
     return 0;
 }

@@ -146,6 +146,11 @@ public:
     /// Every rank of the pod (or the fan-in socket of that key, with its streams); how many.
     std::size_t remove_pod(const std::string& pod_key);
 
+    /// Stops following every publisher and joins the loop threads; publishers() and stats() still
+    /// report them (state `stopped`), for a last statistics report. add() afterwards throws
+    /// std::logic_error. Idempotent; must not run inside a handler.
+    void stop();
+
     /// Every publisher followed, fan-in streams included, sorted by pod key and rank.
     std::vector<PublisherStatus> publishers() const;
     std::optional<PublisherStatus> publisher(const std::string& pod_key,

@@ -1,15 +1,22 @@
 // kvevents-cli subscribe and demo, run as a user runs them, against the mock publisher.
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <kvevents/testing/mock_publisher.h>
 
+#include "metrics_text.h"
 #include "subprocess.h"
 #include "test_batches.h"
 #include "test_endpoints.h"
@@ -193,7 +200,8 @@ TEST(CliSubscribe, DpSizeFollowsEveryRankOnConsecutivePorts) {
     const auto lines = read_lines(cli, 2);
     ASSERT_EQ(lines.size(), 2U);
     const std::string all = lines[0] + lines[1];
-    EXPECT_NE(all.find("\"pod\":\"" + base + "#dp0\",\"seq\":0,\"ts\":1700000000.5,\"dp_rank\":0"),
+    // Rank 0 is the pod itself; other ranks are named pod#dp<rank>.
+    EXPECT_NE(all.find("\"pod\":\"" + base + "\",\"seq\":0,\"ts\":1700000000.5,\"dp_rank\":0"),
               std::string::npos)
         << all;
     EXPECT_NE(all.find("\"pod\":\"" + base + "#dp1\",\"seq\":0,\"ts\":1700000000.5,\"dp_rank\":1"),
@@ -201,6 +209,163 @@ TEST(CliSubscribe, DpSizeFollowsEveryRankOnConsecutivePorts) {
         << all;
     EXPECT_EQ(cli.wait(), 0);
 }
+
+// Polls the CLI's stderr (a file) until it holds `needle`, with a deadline.
+bool wait_for_stderr(const Subprocess& cli,
+                     const std::string& needle,
+                     std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (cli.stderr_text().find(needle) == std::string::npos) {
+        if (std::chrono::steady_clock::now() >= deadline)
+            return false;
+        std::this_thread::sleep_for(10ms);
+    }
+    return true;
+}
+
+// A pods file in the test's temporary directory, rewritten in one step (rename) as an operator's
+// tooling would.
+class PodsFile {
+public:
+    PodsFile()
+        : path_(::testing::TempDir() + "kvevents-pods-" + std::to_string(::getpid()) + "-" +
+                std::to_string(counter_++) + ".jsonl") {}
+    ~PodsFile() { std::remove(path_.c_str()); }
+    void write(const std::string& text) const {
+        const std::string temporary = path_ + ".new";
+        std::ofstream(temporary) << text;
+        std::rename(temporary.c_str(), path_.c_str());
+    }
+    const std::string& path() const { return path_; }
+
+private:
+    static inline int counter_ = 0;
+    std::string path_;
+};
+
+std::string pod_line(const std::string& pod, const MockPublisher& pub) {
+    return "{\"pod\": \"" + pod + "\", \"endpoint\": \"" + pub.endpoint() + "\", \"replay\": \"" +
+           pub.replay_endpoint() + "\", \"model\": \"m\"}\n";
+}
+
+TEST(CliSubscribe, PodsFileIsFollowedAndReadAgainOnChangeAndOnSighup) {
+    MockPublisher a;
+    MockPublisher b;
+    MockPublisher c;
+    PodsFile file;
+    file.write(pod_line("pod-a", a) + "{\"pod\": \"broken\", \"pod_ip\": \"10.9.9.9\", \"dp_size\": 0}\n" +
+               pod_line("pod-b", b));
+    Subprocess cli({kCli, "subscribe", "--pods-file", file.path(), "--format", "json"});
+    ASSERT_TRUE(a.wait_for_subscriber(10s));
+    ASSERT_TRUE(b.wait_for_subscriber(10s));
+    EXPECT_TRUE(wait_for_stderr(cli, file.path() + ":2: "));
+    EXPECT_NE(cli.stderr_text().find("dp_size"), std::string::npos) << cli.stderr_text();
+    a.publish(test::one_store(1));
+    b.publish(test::one_store(2));
+    auto lines = read_lines(cli, 2);
+    ASSERT_EQ(lines.size(), 2U);
+    const std::string both = lines[0] + lines[1];
+    EXPECT_NE(both.find("\"pod\":\"pod-a\""), std::string::npos) << both;
+    EXPECT_NE(both.find("\"pod\":\"pod-b\""), std::string::npos) << both;
+
+    // pod-b leaves and pod-c joins: the change is picked up without a signal.
+    file.write(pod_line("pod-a", a) + pod_line("pod-c", c));
+    ASSERT_TRUE(c.wait_for_subscriber(10s));
+    ASSERT_TRUE(wait_for_stderr(cli, "replaced 0, removed 1"));
+    b.publish(test::one_store(3));  // not followed any more
+    c.publish(test::one_store(4));
+    auto line = cli.read_line(10s);
+    ASSERT_TRUE(line.has_value());
+    EXPECT_NE(line->find("\"pod\":\"pod-c\""), std::string::npos) << *line;
+
+    // SIGHUP reads the file again even if it looks unchanged.
+    cli.signal(SIGHUP);
+    ASSERT_TRUE(wait_for_stderr(cli, "publishers added 0, replaced 0, removed 0"));
+    cli.signal(SIGTERM);
+    EXPECT_EQ(cli.wait(), 0);
+    const std::string err = cli.stderr_text();
+    EXPECT_NE(err.find("stats pod-a: batches=1"), std::string::npos) << err;
+    EXPECT_NE(err.find("stats pod-c: batches=1"), std::string::npos) << err;
+    EXPECT_EQ(err.find("stats pod-b:"), std::string::npos) << err;
+}
+
+TEST(CliSubscribe, AMissingPodsFileIsAUsageError) {
+    Subprocess cli({kCli, "subscribe", "--pods-file", "/nonexistent/pods.jsonl"});
+    EXPECT_EQ(cli.wait(), 2);
+    EXPECT_NE(cli.stderr_text().find("cannot read the pods file '/nonexistent/pods.jsonl'"),
+              std::string::npos)
+        << cli.stderr_text();
+}
+
+TEST(CliSubscribe, BindModeFollowsEachEnginesTopicAsItsOwnPod) {
+    const std::string endpoint = test::unused_endpoints().live;
+    Subprocess cli({kCli, "subscribe", "--endpoint", endpoint, "--bind", "--no-replay", "--format",
+                    "json", "--count", "6"});
+    MockPublisherOptions a_options = test::connecting_to(endpoint);
+    a_options.topic = "kv@10.1.1.1@llama";
+    MockPublisherOptions b_options = test::connecting_to(endpoint);
+    b_options.topic = "kv@10.1.1.2@llama";
+    MockPublisher a(a_options);
+    MockPublisher b(b_options);
+    ASSERT_TRUE(a.wait_for_subscriber(10s));
+    ASSERT_TRUE(b.wait_for_subscriber(10s));
+    for (int i = 0; i < 3; ++i) {
+        a.publish(test::one_store(10 + static_cast<std::uint64_t>(i)));
+        b.publish(test::one_store(20 + static_cast<std::uint64_t>(i)));
+    }
+    const auto lines = read_lines(cli, 6);
+    ASSERT_EQ(lines.size(), 6U);
+    std::map<std::string, std::vector<int>> seqs;
+    const std::regex pod_seq(R"re("pod":"([^"]+)","seq":([0-9]+))re");
+    for (const auto& l : lines) {
+        std::smatch m;
+        ASSERT_TRUE(std::regex_search(l, m, pod_seq)) << l;
+        seqs[m[1]].push_back(std::stoi(m[2]));
+    }
+    EXPECT_EQ(seqs["10.1.1.1"], (std::vector<int>{0, 1, 2}));
+    EXPECT_EQ(seqs["10.1.1.2"], (std::vector<int>{0, 1, 2}));
+    EXPECT_EQ(cli.wait(), 0);
+    EXPECT_EQ(cli.stderr_text().find("publisher restarted"), std::string::npos)
+        << cli.stderr_text();
+    EXPECT_EQ(cli.stderr_text().find("lost for good"), std::string::npos) << cli.stderr_text();
+    EXPECT_NE(cli.stderr_text().find("stats 10.1.1.1: batches=3"), std::string::npos)
+        << cli.stderr_text();
+}
+
+#ifdef KVEVENTS_CLI_METRICS
+TEST(CliSubscribe, MetricsPortServesEveryPublishersSeries) {
+    MockPublisher pub;
+    Subprocess cli({kCli, "subscribe", "--pod-ip", "127.0.0.1", "--endpoint", pub.endpoint(),
+                    "--no-replay", "--format", "none", "--metrics-port", "0", "--metrics-address",
+                    "127.0.0.1"});
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    ASSERT_TRUE(wait_for_stderr(cli, "/metrics\n"));
+    std::smatch m;
+    const std::string err = cli.stderr_text();
+    ASSERT_TRUE(std::regex_search(err, m, std::regex("http://127.0.0.1:([0-9]+)/metrics")));
+    const int port = std::stoi(m[1]);
+    pub.publish(test::one_store(1));
+    pub.publish(test::one_store(2));
+    const std::string series =
+        "kvevents_batches_total{model=\"\",pod=\"" + pub.endpoint() + "\",rank=\"0\"}";
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::optional<double> batches;
+    while (std::chrono::steady_clock::now() < deadline && batches != 2.0) {
+        batches = test::value_of(test::parse_samples(test::scrape(port)), series);
+        if (batches != 2.0)
+            std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(batches, 2.0);
+    const auto samples = test::parse_samples(test::scrape(port));
+    // The --pod-ip publisher has nothing on its ports: it is listed as connecting.
+    EXPECT_EQ(test::value_of(samples,
+                             "kvevents_connection_state{model=\"\",pod=\"127.0.0.1\","
+                             "rank=\"0\",state=\"connecting\"}"),
+              1.0);
+    cli.signal(SIGINT);
+    EXPECT_EQ(cli.wait(), 0);
+}
+#endif
 
 TEST(CliDemo, RunsByItselfAndVerifiesExactlyOnceDelivery) {
     Subprocess cli({kCli, "demo", "--quiet"});
