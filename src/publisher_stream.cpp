@@ -17,6 +17,12 @@ namespace kvevents::detail {
 namespace {
 
 constexpr int kMaxRepliesPerDrain = 512;  // keeps the live and replay sockets both moving
+// Replies queued on our side of a replay at most. A full queue stops libzmq reading the
+// connection, so nothing is dropped here: TCP pushes back to the publisher's ROUTER, which drops
+// past its own send limit (vLLM's is 1000) and the machine asks again from where replies stopped.
+// Unbounded, a 10,000-batch replay the handler cannot keep up with was held whole, several
+// hundred MB across a fleet's concurrent replays.
+constexpr int kReplayReceiveHwm = 1000;
 
 StreamConfig stream_config(const ClientOptions& options, bool replay_available) {
     StreamConfig config;
@@ -347,7 +353,7 @@ bool PublisherStream::send_replay_request(std::uint64_t from, ReplayPurpose why)
     try {
         auto socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
         socket->set(zmq::sockopt::linger, 0);
-        socket->set(zmq::sockopt::rcvhwm, 0);  // a replay may be 10000 batches; never drop
+        socket->set(zmq::sockopt::rcvhwm, kReplayReceiveHwm);
         socket->set(zmq::sockopt::maxmsgsize, options_.max_message_size);
         socket->connect(replay_endpoint_);
         socket->send(zmq::message_t(), zmq::send_flags::sndmore);

@@ -1,6 +1,7 @@
 #include "stream_state_machine.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <iterator>
 #include <string_view>
@@ -436,7 +437,13 @@ void StreamStateMachine::deliver(RawBatch& batch) {
     if (!anchor_)
         anchor_.emplace();
     anchor_->sequence = seq;
-    anchor_->payload = std::move(batch.payload);
+    // Copied, not kept: a received frame may pin libzmq's whole 8 KiB receive buffer, and a
+    // thousand publishers' anchors would hold megabytes of them. Same-sized payloads reuse it.
+    const std::string_view bytes = batch.payload_view();
+    if (!anchor_->payload || anchor_->payload->size() != bytes.size())
+        anchor_->payload.emplace(bytes.size());
+    if (!bytes.empty())
+        std::memcpy(anchor_->payload->data(), bytes.data(), bytes.size());
 }
 
 void StreamStateMachine::hold(RawBatch batch, TimePoint now) {

@@ -42,6 +42,8 @@ struct MockPublisher::Impl {
         pub = std::make_unique<zmq::socket_t>(context, zmq::socket_type::xpub);
         pub->set(zmq::sockopt::linger, 0);
         pub->set(zmq::sockopt::sndhwm, 100000);
+        if (options.report_every_subscription)
+            pub->set(zmq::sockopt::xpub_verbose, 1);
         const std::string& where = bound_endpoint.empty() ? options.endpoint : bound_endpoint;
         if (options.connect) {
             pub->connect(where);

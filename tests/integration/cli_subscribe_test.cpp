@@ -253,7 +253,8 @@ TEST(CliSubscribe, PodsFileIsFollowedAndReadAgainOnChangeAndOnSighup) {
     MockPublisher b;
     MockPublisher c;
     PodsFile file;
-    file.write(pod_line("pod-a", a) + "{\"pod\": \"broken\", \"pod_ip\": \"10.9.9.9\", \"dp_size\": 0}\n" +
+    file.write(pod_line("pod-a", a) +
+               "{\"pod\": \"broken\", \"pod_ip\": \"10.9.9.9\", \"dp_size\": 0}\n" +
                pod_line("pod-b", b));
     Subprocess cli({kCli, "subscribe", "--pods-file", file.path(), "--format", "json"});
     ASSERT_TRUE(a.wait_for_subscriber(10s));

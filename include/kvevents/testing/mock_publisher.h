@@ -35,6 +35,9 @@ struct MockPublisherOptions {
     ReplayEnvelope replay_envelope = ReplayEnvelope::kWithTopic;
     /// Batches kept for replay, like vLLM's buffer_steps.
     std::size_t buffer_steps = 10000;
+    /// wait_for_subscriber() sees every subscription, also a second subscriber's to a topic
+    /// already subscribed (ZMQ_XPUB_VERBOSE); otherwise only the first.
+    bool report_every_subscription = false;
     /// Replies past this many in one replay are dropped, end marker included, as the real
     /// ROUTER drops them past its send high-water mark (1000). 0: never drop.
     std::size_t replay_drop_after = 0;
