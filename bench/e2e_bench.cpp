@@ -22,6 +22,7 @@
 #include <kvevents/testing/encoder.h>
 #include <kvevents/zmq_client.h>
 
+#include "process_memory.h"
 #include "wire_frames.h"
 #include "workload.h"
 
@@ -32,23 +33,8 @@ using namespace std::chrono_literals;
 
 // --- measurement helpers -----------------------------------------------------------------------
 
-// Resident memory once the allocator has returned what is free: at a quiescent moment (nothing
-// in flight) this is what the process really holds, so a leak shows and allocator slack does not.
-double rss_mib() {
-    malloc_trim(0);
-    std::ifstream statm("/proc/self/statm");
-    long pages_total = 0;
-    long pages_resident = 0;
-    statm >> pages_total >> pages_resident;
-    return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) /
-           (1024.0 * 1024.0);
-}
-
-double peak_rss_mib() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
+using kvevents::bench::peak_rss_mib;
+using kvevents::bench::rss_mib;
 
 // --- flow control ------------------------------------------------------------------------------
 

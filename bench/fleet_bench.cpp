@@ -37,6 +37,7 @@
 #include <kvevents/testing/encoder.h>
 #include <kvevents/zmq_client.h>
 
+#include "process_memory.h"
 #include "wire_frames.h"
 #include "workload.h"
 
@@ -443,27 +444,9 @@ private:
 
 // --- process measurements ----------------------------------------------------------------------
 
-double rss_mib() {
-    malloc_trim(0);
-    std::ifstream statm("/proc/self/statm");
-    long total = 0;
-    long resident = 0;
-    statm >> total >> resident;
-    return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1048576.0;
-}
-
-double peak_rss_mib() {
-    std::ifstream status("/proc/self/status");
-    for (std::string line; std::getline(status, line);) {
-        if (line.rfind("VmHWM:", 0) == 0)
-            return std::stod(line.substr(6)) / 1024.0;
-    }
-    return 0;
-}
-
-void reset_peak_rss() {
-    std::ofstream("/proc/self/clear_refs") << "5";
-}
+using kvevents::bench::peak_rss_mib;
+using kvevents::bench::reset_peak_rss;
+using kvevents::bench::rss_mib;
 
 int threads() {
     std::ifstream status("/proc/self/status");
