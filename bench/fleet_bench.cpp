@@ -101,9 +101,14 @@ Flags parse_flags(int argc, char** argv) {
             std::cout << kUsage;
             std::exit(0);
         }
+        static const char* const kFlags[] = {"--sizes",       "--idle-seconds", "--busy-seconds",
+                                             "--churn",       "--storm",        "--storm-history",
+                                             "--max-replays", "--designs",      "--output",
+                                             "--serve",       "--history"};
+        if (std::find(std::begin(kFlags), std::end(kFlags), flag) == std::end(kFlags))
+            usage_error("unknown option '" + flag + "'");
         if (i + 1 >= argc)
-            usage_error(flag.rfind("--", 0) == 0 ? flag + " needs a value"
-                                                 : "unexpected argument '" + flag + "'");
+            usage_error(flag + " needs a value");
         const std::string value = argv[++i];
         if (flag == "--sizes") {
             f.sizes.clear();
