@@ -104,17 +104,24 @@ void FleetLoop::post(std::function<void()> command) {
 }
 
 void FleetLoop::run_and_wait(std::function<void()> command) {
-    std::promise<void> done;
-    auto result = done.get_future();
-    post([&command, &done] {
+    // The command and its result are owned by the posted task, not by this frame: the caller
+    // returns (and unwinds) as soon as the result is set, while the task may still be finishing.
+    // Only the error's message crosses threads, never the exception object.
+    auto done = std::make_shared<std::promise<std::optional<std::string>>>();
+    auto result = done->get_future();
+    post([command = std::move(command), done] {
+        std::optional<std::string> error;
         try {
             command();
-            done.set_value();
+        } catch (const std::exception& e) {
+            error = e.what();
         } catch (...) {
-            done.set_exception(std::current_exception());
+            error = "non-exception thrown";
         }
+        done->set_value(std::move(error));
     });
-    result.get();
+    if (const std::optional<std::string> error = result.get())
+        throw std::runtime_error(*error);
 }
 
 void FleetLoop::run_commands() {

@@ -43,7 +43,8 @@ public:
 
     /// Runs `command` on the loop thread, in the order posted.
     void post(std::function<void()> command);
-    /// Posts `command` and waits for it; its exception is rethrown here.
+    /// Posts `command` and waits for it; if it throws, a std::runtime_error with the same message
+    /// is thrown here.
     void run_and_wait(std::function<void()> command);
     bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
 
