@@ -27,6 +27,7 @@ void FanInDemux::on_live(RawBatch batch, TimePoint now) {
         it = by_topic_.emplace(std::string(batch.topic_view()), made).first;
     }
     PublisherStream& stream = *it->second;
+    touch(stream);
     stream.count_bytes(bytes);
     // The socket cannot tell which engine a connection belongs to; a stream is connected while it
     // sends, and one that comes back after every engine was gone may have restarted.
@@ -36,14 +37,20 @@ void FanInDemux::on_live(RawBatch batch, TimePoint now) {
 }
 
 void FanInDemux::on_backlog(TimePoint now) {
-    for (auto& entry : by_topic_) entry.second->on_backlog(now);
+    for (auto& entry : by_topic_) {
+        touch(*entry.second);
+        entry.second->on_backlog(now);
+    }
 }
 
 void FanInDemux::on_connection(ConnectionState state, const std::string& peer) {
     socket_stream_.on_connection(state, peer);
     if (state != ConnectionState::kDisconnected)
         return;
-    for (auto& entry : by_topic_) entry.second->on_connection(state, peer);
+    for (auto& entry : by_topic_) {
+        touch(*entry.second);
+        entry.second->on_connection(state, peer);
+    }
 }
 
 void FanInDemux::on_not_connected(std::string detail) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "publisher_stream.h"
 
@@ -29,12 +30,26 @@ public:
     void on_receive_error(std::optional<std::uint64_t> sequence, std::string detail) override;
     void count_bytes(std::size_t bytes) override { pending_bytes_ += bytes; }
 
+    /// Calls `f` on each topic stream reached since the last call (possibly more than once), so
+    /// that the loop settles those alone rather than every topic after each drain.
+    template <class F>
+    void drain_touched(F&& f) {
+        for (PublisherStream* stream : touched_) f(*stream);
+        touched_.clear();
+    }
+
 private:
+    void touch(PublisherStream& stream) {
+        if (touched_.empty() || touched_.back() != &stream)
+            touched_.push_back(&stream);
+    }
+
     PublisherStream& socket_stream_;
     const std::string bound_endpoint_;
     StreamFactory make_;
     std::map<std::string, PublisherStream*, std::less<>> by_topic_;
     std::size_t pending_bytes_ = 0;  // of the batch being routed
+    std::vector<PublisherStream*> touched_;
 };
 
 }  // namespace kvevents::detail

@@ -237,8 +237,22 @@ void FleetLoop::serve(Watch& w, TimePoint now) {
             w.stream->drain_replay();
             break;
     }
-    fold_member_deadlines(member);
-    for_each_stream(member, [](PublisherStream& s) { s.flush_loop_stats(); });
+    settle_after_drain(member, w.stream);
+}
+
+void FleetLoop::settle_after_drain(FleetMember& member, PublisherStream* replayed) {
+    // Only the streams a drain reached can have new deadlines or counts: with a fan-in socket of
+    // thousands of topics, visiting every stream after each drain would dominate the loop.
+    const auto settle = [this](PublisherStream& s) {
+        fold_deadline(s.next_deadline());
+        s.flush_loop_stats();
+    };
+    fold_deadline(member.subscription->next_deadline());
+    settle(*member.stream);
+    if (replayed != nullptr && replayed != member.stream.get())
+        settle(*replayed);
+    if (member.demux)
+        member.demux->drain_touched(settle);
 }
 
 template <class F>
@@ -249,8 +263,7 @@ void FleetLoop::for_each_stream(FleetMember& member, F&& f) {
 }
 
 void FleetLoop::fold_deadline(std::optional<TimePoint> at) {
-    if (at && (!next_check_ || *at < *next_check_))
-        next_check_ = at;
+    next_check_ = earliest(next_check_, at);
 }
 
 void FleetLoop::fold_member_deadlines(const FleetMember& member) {
@@ -315,13 +328,7 @@ void FleetLoop::attach(const std::shared_ptr<FleetMember>& member) {
     subscription = std::make_unique<LiveSubscription>(m.options, m.endpoints.live, *sink, m.log,
                                                       context_, m.stop);
     subscription->open(now);  // throws: the member is not attached
-    if (!m.fan_in() && !m.endpoints.replay.empty()) {
-        // Each replay gets a fresh DEALER later; trying the address now turns a bad one into an
-        // error from add() instead of failed replays at the first gap.
-        zmq::socket_t probe(context_, zmq::socket_type::dealer);
-        probe.set(zmq::sockopt::linger, 0);
-        probe.connect(m.endpoints.replay);
-    }
+    m.stream->check_replay_endpoint();
     {
         std::lock_guard<std::mutex> lock(m.mu);
         m.opened_endpoint = subscription->opened_endpoint();

@@ -88,6 +88,7 @@ private:
     void run_timers(TimePoint now);
     void fold_deadline(std::optional<TimePoint> at);
     void fold_member_deadlines(const FleetMember& member);
+    void settle_after_drain(FleetMember& member, PublisherStream* replayed);
     void add_stream(FleetMember& member, PublisherStream& stream);
     void remove_stream(PublisherStream& stream);
     PublisherStream* make_topic_stream(FleetMember& member, std::string_view topic, TimePoint now);

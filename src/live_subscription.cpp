@@ -148,9 +148,7 @@ void LiveSubscription::drain_live(TimePoint now) {
 }
 
 std::optional<TimePoint> LiveSubscription::next_deadline() const {
-    if (redial_at_ && connect_warning_at_)
-        return std::min(*redial_at_, *connect_warning_at_);
-    return redial_at_ ? redial_at_ : connect_warning_at_;
+    return earliest(redial_at_, connect_warning_at_);
 }
 
 void LiveSubscription::on_tick(TimePoint now) {

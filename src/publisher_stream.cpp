@@ -64,6 +64,14 @@ PublisherStream::~PublisherStream() {
     close();
 }
 
+void PublisherStream::check_replay_endpoint() const {
+    if (replay_endpoint_.empty())
+        return;
+    zmq::socket_t probe(context_, zmq::socket_type::dealer);
+    probe.set(zmq::sockopt::linger, 0);
+    probe.connect(replay_endpoint_);
+}
+
 template <class... Args>
 void PublisherStream::log_error(spdlog::format_string_t<Args...> fmt, Args&&... args) {
     const auto held = error_log_.allow(StreamClock::now());

@@ -84,6 +84,10 @@ public:
     const ClientOptions& options() const { return options_; }
     const std::string& replay_endpoint() const { return replay_endpoint_; }
 
+    /// Each replay gets a fresh DEALER later; connecting one to the address now turns a bad one
+    /// into an error (zmq::error_t) when the publisher is added, instead of failed replays at the
+    /// first gap. Does nothing without a replay endpoint.
+    void check_replay_endpoint() const;
     /// Begins the start-up replay, if configured.
     void start(TimePoint now);
     /// Closes the replay socket and gives back any replay turn; no handler call follows.

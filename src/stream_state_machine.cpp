@@ -309,7 +309,7 @@ void StreamStateMachine::on_tick(TimePoint now) {
 
 std::optional<TimePoint> StreamStateMachine::next_deadline() const {
     std::optional<TimePoint> at;
-    auto consider = [&at](TimePoint t) { at = at ? std::min(*at, t) : t; };
+    auto consider = [&at](TimePoint t) { at = earliest(at, t); };
     if (const auto* replay = std::get_if<Replaying>(&phase_)) {
         if (!replay->waiting_turn) {
             consider(replay->last_reply + config_.replay_idle_timeout);
@@ -328,8 +328,7 @@ std::optional<TimePoint> StreamStateMachine::next_deadline() const {
 
 std::optional<TimePoint> StreamStateMachine::oldest_hold() const {
     std::optional<TimePoint> oldest;
-    for (const auto& entry : pending_)
-        oldest = oldest ? std::min(*oldest, entry.second.arrived) : entry.second.arrived;
+    for (const auto& entry : pending_) oldest = earliest(oldest, entry.second.arrived);
     return oldest;
 }
 

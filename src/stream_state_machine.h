@@ -35,6 +35,13 @@ namespace kvevents::detail {
 using StreamClock = std::chrono::steady_clock;
 using TimePoint = StreamClock::time_point;
 
+/// The sooner of two deadlines, either of which may be unset.
+inline std::optional<TimePoint> earliest(std::optional<TimePoint> a, std::optional<TimePoint> b) {
+    if (a && b)
+        return std::min(*a, *b);
+    return a ? a : b;
+}
+
 /// A received batch before decoding: delivery order depends only on its sequence number. It owns
 /// the frames as they were received, moved out of the socket rather than copied.
 struct RawBatch {

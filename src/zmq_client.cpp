@@ -149,14 +149,7 @@ struct ZmqClient::Impl {
 
     void open_sockets() {
         subscription.open(Clock::now());
-        if (!endpoints.replay.empty()) {
-            // Each replay gets a fresh DEALER later; trying the address now turns a bad one
-            // into an error from Start() instead of a dead loop at the first gap.
-            zmq::socket_t probe(detail::ZmqContextAccess::context(*context_owner),
-                                zmq::socket_type::dealer);
-            probe.set(zmq::sockopt::linger, 0);
-            probe.connect(endpoints.replay);
-        }
+        stream.check_replay_endpoint();
         {
             std::lock_guard<std::mutex> lock(endpoint_mu);
             opened_endpoint = subscription.opened_endpoint();
@@ -167,11 +160,7 @@ struct ZmqClient::Impl {
     }
 
     std::optional<Clock::time_point> next_deadline() const {
-        auto a = stream.next_deadline();
-        auto b = subscription.next_deadline();
-        if (a && b)
-            return std::min(*a, *b);
-        return a ? a : b;
+        return detail::earliest(stream.next_deadline(), subscription.next_deadline());
     }
 
     void loop() {
