@@ -23,6 +23,7 @@
 #include <kvevents/zmq_client.h>
 
 #include "process_memory.h"
+#include "sample_stats.h"
 #include "wire_frames.h"
 #include "workload.h"
 
@@ -30,6 +31,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using kvevents::bench::percentile;
 
 // --- measurement helpers -----------------------------------------------------------------------
 
@@ -263,11 +265,6 @@ struct Latency {
     std::size_t samples;
 };
 
-double percentile(std::vector<double>& sorted, double q) {
-    const auto index = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1));
-    return sorted[index];
-}
-
 // A bare SUB loop that notes when each sequence arrived: the transport's own latency.
 class RawArrivals {
 public:
@@ -346,7 +343,6 @@ Latency measure_latency(bool through_client,
             std::fprintf(samples_out, "%s %g %g\n", through_client ? "client" : "raw", rate, v);
         }
     }
-    std::sort(us.begin(), us.end());
     return {rate, percentile(us, 0.50), percentile(us, 0.99), percentile(us, 0.999), us.size()};
 }
 

@@ -38,6 +38,7 @@
 #include <kvevents/zmq_client.h>
 
 #include "process_memory.h"
+#include "sample_stats.h"
 #include "wire_frames.h"
 #include "workload.h"
 
@@ -450,6 +451,7 @@ private:
 // --- process measurements ----------------------------------------------------------------------
 
 using kvevents::bench::peak_rss_mib;
+using kvevents::bench::percentile;
 using kvevents::bench::reset_peak_rss;
 using kvevents::bench::rss_mib;
 
@@ -476,14 +478,6 @@ double cpu_seconds() {
     getrusage(RUSAGE_SELF, &u);
     return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
            static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-double percentile(std::vector<double> v, double q) {
-    if (v.empty())
-        return 0;
-    const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-    return v[k];
 }
 
 template <class Pred>
