@@ -7,7 +7,7 @@ packages=(
     cmake ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev gcovr
     libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libspdlog-dev
     libgtest-dev libgmock-dev libbenchmark-dev
-    prometheus-cpp-dev
+    prometheus-cpp-dev libssl-dev libxxhash-dev
 )
 
 missing=()
