@@ -5,6 +5,7 @@
 
 #include "decode_command.h"
 #include "demo_command.h"
+#include "hash_command.h"
 #include "subscribe_command.h"
 
 namespace {
@@ -15,6 +16,7 @@ constexpr const char* kUsage =
     "  subscribe  follow live publishers and print their events\n"
     "  demo       run a mock vLLM publisher with faults and follow it (a self-check)\n"
     "  decode     decode msgpack payloads (hex lines or --raw) into JSON lines\n"
+    "  hash       print the block hashes vLLM gives a prompt's tokens\n"
     "Run 'kvevents-cli <command> --help' for a command's options.\n";
 
 }  // namespace
@@ -31,6 +33,9 @@ int main(int argc, char** argv) {
     }
     if (command == "subscribe") {
         return kvevents::cli::run_subscribe(args);
+    }
+    if (command == "hash") {
+        return kvevents::cli::run_hash(args);
     }
     if (command == "demo") {
         return kvevents::cli::run_demo(args);
