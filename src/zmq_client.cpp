@@ -59,6 +59,10 @@ const char* to_string(StreamNotice::Kind kind) {
             return "handler_error";
         case StreamNotice::Kind::kNotConnected:
             return "not_connected";
+        case StreamNotice::Kind::kHashesMatch:
+            return "hashes_match";
+        case StreamNotice::Kind::kHashMismatch:
+            return "hash_mismatch";
     }
     return "unknown";
 }

@@ -132,6 +132,12 @@ void StreamPrinter::print_notice(const StreamNotice& notice) {
         case StreamNotice::Kind::kNotConnected:
             err_ << "not connected: " << notice.detail;
             break;
+        case StreamNotice::Kind::kHashesMatch:
+            err_ << "block hashes match: " << notice.detail;
+            break;
+        case StreamNotice::Kind::kHashMismatch:
+            err_ << "block hashes DO NOT match: " << notice.detail;
+            break;
     }
     err_ << '\n';
 }

@@ -64,6 +64,15 @@ struct StreamNotice {
         /// `detail` names the endpoint and the likely causes. Once per client; the client keeps
         /// trying.
         kNotConnected,
+        /// From HashingCheck: the block hashes this publisher sends are the ones the gateway's
+        /// BlockHasher computes. Comes at the first verified block, and again after a mismatch
+        /// once blocks match again.
+        kHashesMatch,
+        /// From HashingCheck: a stored block's hash differs from the one the gateway's
+        /// BlockHasher computes from the event, so the gateway's prompt hashes will never match
+        /// this publisher's: its hash algorithm, PYTHONHASHSEED or block size differs from the
+        /// engine's. `detail` shows the block. Once, until blocks match again.
+        kHashMismatch,
     };
 
     Kind kind;
