@@ -174,4 +174,24 @@ void StreamPrinter::print_stats(const std::string& pod_key, const ClientStats& s
     err_ << "stats " << pod_key << ": " << format_stats(stats) << '\n';
 }
 
+void StreamPrinter::print_hashing(const std::string& pod_key,
+                                  const HashingCheck::PublisherResult& result) {
+    std::lock_guard<std::mutex> lock(mu_);
+    err_ << "hashing " << pod_key << ": " << format_hashing(result) << '\n';
+}
+
+std::string format_hashing(const HashingCheck::PublisherResult& r) {
+    std::ostringstream out;
+    out << (r.mismatched > 0 ? "MISMATCH"
+            : r.matched > 0  ? "match"
+                             : "unchecked")
+        << " matched=" << r.matched << " mismatched=" << r.mismatched
+        << " unverifiable=" << r.unverifiable;
+    if (r.mismatched > 0)
+        out << " last_mismatch=\"" << r.last_mismatch << '"';
+    else if (r.unverifiable > 0)
+        out << " last_unverifiable=\"" << r.last_unverifiable << '"';
+    return out.str();
+}
+
 }  // namespace kvevents::cli

@@ -8,6 +8,7 @@
 #include <string>
 
 #include <kvevents/event_handler.h>
+#include <kvevents/hashing_check.h>
 #include <kvevents/zmq_client.h>
 
 #include "cli_args.h"
@@ -38,6 +39,8 @@ public:
     void print_notice(const StreamNotice& notice);
     /// One line of a client's statistics, to the error stream.
     void print_stats(const std::string& pod_key, const ClientStats& stats);
+    /// One line of a publisher's hashing check, to the error stream.
+    void print_hashing(const std::string& pod_key, const HashingCheck::PublisherResult& result);
 
     std::uint64_t events_printed() const { return events_printed_; }
     bool reached_max() const { return reached_max_; }
@@ -70,5 +73,8 @@ std::string publisher_label(const std::string& pod_key, int data_parallel_rank);
 
 /// "batches=12 events=30 ..." for one client.
 std::string format_stats(const ClientStats& stats);
+
+/// "match matched=12 mismatched=0 unverifiable=1 ..." for one publisher's hashing check.
+std::string format_hashing(const HashingCheck::PublisherResult& result);
 
 }  // namespace kvevents::cli

@@ -8,9 +8,11 @@
 #include <spdlog/logger.h>
 
 #include <kvevents/fleet.h>
+#include <kvevents/hashing_check.h>
 
 #include "cli_args.h"
 #include "descriptor_limit.h"
+#include "hashing_flags.h"
 #include "logging.h"
 #include "pods_follower.h"
 #include "run_control.h"
@@ -51,7 +53,10 @@ constexpr const char* kUsage =
     "  --count N             stop after N events\n"
     "  --duration SECONDS    stop after this long\n"
     "  --stats-interval SEC  print statistics to stderr periodically, one line per publisher\n"
-    "  --log-level LEVEL     trace|debug|info|warn|error|critical|off (default warn)\n";
+    "  --log-level LEVEL     trace|debug|info|warn|error|critical|off (default warn)\n"
+    "  --check-hashing       recompute each stored block's hash and say per publisher whether\n"
+    "                        the engines hash as configured below (a notice, and a 'hashing'\n"
+    "                        line with each statistics line)\n";
 
 struct Target {
     std::string endpoint;
@@ -76,14 +81,22 @@ struct SubscribeConfig {
     std::optional<std::chrono::milliseconds> duration;
     std::optional<std::chrono::milliseconds> stats_interval;
     std::string log_level = "warn";
+    std::optional<BlockHasher> check_hashing;
 };
 
 SubscribeConfig parse(const std::vector<std::string>& args) {
     ArgCursor cursor("subscribe", args);
     SubscribeConfig c;
+    HashingFlags hashing;
+    bool check_hashing = false;
+    bool hashing_flag_given = false;
     while (!cursor.done()) {
         const std::string flag = cursor.next();
-        if (flag == "--endpoint") {
+        if (take_hashing_flag(cursor, flag, hashing)) {
+            hashing_flag_given = true;
+        } else if (flag == "--check-hashing") {
+            check_hashing = true;
+        } else if (flag == "--endpoint") {
             c.targets.push_back(Target{cursor.value_of(flag), "", ""});
         } else if (flag == "--replay") {
             if (c.targets.empty() || c.targets.back().endpoint.empty()) {
@@ -132,6 +145,10 @@ SubscribeConfig parse(const std::vector<std::string>& args) {
     }
     if (c.targets.empty() && !c.pods_file)
         cursor.fail("give at least one --endpoint, --pod-ip or --pods-file");
+    if (hashing_flag_given && !check_hashing)
+        cursor.fail("--hash-algo, --hash-seed and --block-size configure --check-hashing");
+    if (check_hashing)
+        c.check_hashing = make_hasher(hashing, cursor);
     if (c.no_replay && c.replay_from)
         cursor.fail("--replay-from needs replay; drop --no-replay");
     if (c.printer.json_notices && c.printer.format != OutputFormat::kJson)
@@ -212,6 +229,7 @@ int run_subscribe(const std::vector<std::string>& args) {
     SubscribeConfig config;
     std::unique_ptr<StreamPrinter> printer;
     std::unique_ptr<PrintingHandler> handler;
+    std::unique_ptr<HashingCheck> hashing;
 #ifdef KVEVENTS_CLI_METRICS
     std::unique_ptr<MetricsServer> metrics;
 #endif
@@ -224,6 +242,10 @@ int run_subscribe(const std::vector<std::string>& args) {
         printer = std::make_unique<StreamPrinter>(config.printer, std::cout, std::cerr);
         handler = std::make_unique<PrintingHandler>(*printer);
         EventHandler* fleet_handler = handler.get();
+        if (config.check_hashing) {
+            hashing = std::make_unique<HashingCheck>(*config.check_hashing, *fleet_handler);
+            fleet_handler = hashing.get();
+        }
 #ifdef KVEVENTS_CLI_METRICS
         if (config.metrics_port) {
             metrics = std::make_unique<MetricsServer>(config.metrics_address, *config.metrics_port);
@@ -258,6 +280,10 @@ int run_subscribe(const std::vector<std::string>& args) {
     auto print_all_stats = [&] {
         for (const PublisherStatus& p : fleet->publishers())
             printer->print_stats(publisher_label(p.pod_key, p.data_parallel_rank), p.stats);
+        if (hashing) {
+            for (const HashingCheck::PublisherResult& r : hashing->results())
+                printer->print_hashing(publisher_label(r.pod_key, r.data_parallel_rank), r);
+        }
     };
     WaitHooks hooks;
     hooks.should_stop = [&] { return printer->reached_max(); };

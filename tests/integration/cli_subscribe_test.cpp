@@ -20,6 +20,7 @@
 #include "subprocess.h"
 #include "test_batches.h"
 #include "test_endpoints.h"
+#include "vllm_blocks.h"
 
 namespace kvevents {
 namespace {
@@ -64,6 +65,45 @@ TEST(CliSubscribe, JsonWithReplayPrintsEveryBatchOnceThenStopsAtCount) {
     EXPECT_EQ(cli.wait(), 0);
     EXPECT_NE(cli.stderr_text().find("stats " + pub.endpoint() + ": batches="), std::string::npos)
         << cli.stderr_text();
+}
+
+// The engine hashes with PYTHONHASHSEED=1234; a CLI told 0 says the hashes do not match, one
+// told 1234 says they do.
+TEST(CliSubscribe, CheckHashingSaysPerPodWhetherTheEnginesHashAsConfigured) {
+    const BlockHasher engine(HashAlgorithm::kSha256, "1234", 16);
+    for (const char* seed : {"0", "1234"}) {
+        MockPublisher pub;
+        Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--no-replay", "--format",
+                        "none", "--count", "4", "--check-hashing", "--hash-seed", seed,
+                        "--block-size", "16"});
+        ASSERT_TRUE(pub.wait_for_subscriber(10s));
+        for (int p = 0; p < 4; ++p) {
+            EventBatch batch;
+            batch.events.emplace_back(
+                test::stored_blocks(engine, test::prompt_tokens(32, 100 * p), {}, 0, 2));
+            pub.publish(batch);
+        }
+        EXPECT_EQ(cli.wait(), 0);
+        const std::string err = cli.stderr_text();
+        const std::string pod = pub.endpoint();
+        if (std::string(seed) == "0") {
+            EXPECT_NE(err.find("notice " + pod + ": block hashes DO NOT match: block "),
+                      std::string::npos)
+                << err;
+            EXPECT_NE(err.find("hashing " + pod + ": MISMATCH matched=0 mismatched=8"),
+                      std::string::npos)
+                << err;
+        } else {
+            EXPECT_NE(err.find("notice " + pod +
+                               ": block hashes match: 2 block(s) checked with "
+                               "sha256, seed '1234', block size 16"),
+                      std::string::npos)
+                << err;
+            EXPECT_NE(err.find("hashing " + pod + ": match matched=8 mismatched=0"),
+                      std::string::npos)
+                << err;
+        }
+    }
 }
 
 TEST(CliSubscribe, FormatNonePrintsNoEventsButCountsThemAndReportsStatistics) {
