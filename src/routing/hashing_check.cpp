@@ -9,27 +9,14 @@
 
 #include <kvevents/hashing_check.h>
 
+#include "publisher_key.h"
+
 namespace kvevents {
 
 namespace {
 
-struct PublisherKey {
-    std::string_view pod_key;
-    int rank;
-};
-
-// Orders publishers by pod key, then rank; finds one without building a std::string.
-struct PublisherOrder {
-    using is_transparent = void;
-    static PublisherKey view(const std::pair<std::string, int>& k) { return {k.first, k.second}; }
-    static PublisherKey view(const PublisherKey& k) { return k; }
-    template <class A, class B>
-    bool operator()(const A& a, const B& b) const {
-        const PublisherKey x = view(a);
-        const PublisherKey y = view(b);
-        return x.pod_key < y.pod_key || (x.pod_key == y.pod_key && x.rank < y.rank);
-    }
-};
+using detail::PublisherKey;
+using detail::PublisherOrder;
 
 bool on_gpu(Medium medium) {
     return medium == Medium::kUnset || medium == Medium::kGpu;
