@@ -1,6 +1,7 @@
 // PrefixIndex and PrefixIndexFeed: what a query returns after each kind of update.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,13 @@ std::vector<std::uint64_t> keys_from(std::uint64_t first, std::size_t n) {
     return k;
 }
 
-const PublisherMatch* find(const PrefixMatch& m, const std::string& pod, int rank = 0) {
+// A copy, so that a match built in the call's own expression can be looked into.
+std::optional<PublisherMatch> find(const PrefixMatch& m, const std::string& pod, int rank = 0) {
     for (const PodMatch& p : m.pods)
         for (const PublisherMatch& r : p.ranks)
             if (r.pod_key == pod && r.data_parallel_rank == rank)
-                return &r;
-    return nullptr;
+                return r;
+    return std::nullopt;
 }
 
 TEST(PrefixIndex, CountsLeadingBlocksPerPublisher) {
@@ -37,7 +39,7 @@ TEST(PrefixIndex, CountsLeadingBlocksPerPublisher) {
     EXPECT_EQ(find(m, "pod-a")->gpu_blocks(), 5U);
     EXPECT_EQ(find(m, "pod-a")->any_tier_blocks(), 5U);
     EXPECT_EQ(find(m, "pod-b")->gpu_blocks(), 2U);
-    EXPECT_EQ(find(m, "pod-c"), nullptr);
+    EXPECT_FALSE(find(m, "pod-c"));
     EXPECT_FALSE(find(m, "pod-a")->stale);
 }
 
@@ -57,7 +59,7 @@ TEST(PrefixIndex, TiersAreCumulativeFromTheGpuDown) {
     index.store("pod-a", 0, {2}, kCpuTier);
     index.store("pod-a", 0, {3}, kDiskTier);
     index.store("pod-a", 0, {4}, kGpuTier);
-    const PublisherMatch& a = *find(index.match(keys_from(0, 6)), "pod-a");
+    const PublisherMatch a = *find(index.match(keys_from(0, 6)), "pod-a");
     EXPECT_EQ(a.blocks[kGpuTier], 2U);
     EXPECT_EQ(a.blocks[kCpuTier], 3U);
     EXPECT_EQ(a.blocks[kDiskTier], 5U);
@@ -65,13 +67,13 @@ TEST(PrefixIndex, TiersAreCumulativeFromTheGpuDown) {
     EXPECT_EQ(a.any_tier_blocks(), 5U);
     // Removing the CPU copy of block 2 cuts every tier's count there.
     index.remove("pod-a", 0, {2}, kCpuTier);
-    const PublisherMatch& b = *find(index.match(keys_from(0, 6)), "pod-a");
+    const PublisherMatch b = *find(index.match(keys_from(0, 6)), "pod-a");
     EXPECT_EQ(b.blocks[kCpuTier], 2U);
     EXPECT_EQ(b.any_tier_blocks(), 2U);
     // A block on two tiers counts at the better one; removing that leaves the other.
     index.store("pod-a", 0, {0}, kCpuTier);
     index.remove("pod-a", 0, {0}, kGpuTier);
-    const PublisherMatch& c = *find(index.match(keys_from(0, 2)), "pod-a");
+    const PublisherMatch c = *find(index.match(keys_from(0, 2)), "pod-a");
     EXPECT_EQ(c.gpu_blocks(), 0U);
     EXPECT_EQ(c.blocks[kCpuTier], 2U);
 }
@@ -96,10 +98,10 @@ TEST(PrefixIndex, ClearDropsEverythingAndEndsStaleness) {
     index.mark_stale("pod-a", 0);
     EXPECT_TRUE(find(index.match(keys_from(0, 4)), "pod-a")->stale);
     index.clear("pod-a", 0);
-    EXPECT_EQ(find(index.match(keys_from(0, 4)), "pod-a"), nullptr);
+    EXPECT_FALSE(find(index.match(keys_from(0, 4)), "pod-a"));
     EXPECT_EQ(find(index.match(keys_from(0, 4)), "pod-b")->gpu_blocks(), 4U);
     index.store("pod-a", 0, keys_from(0, 1), kGpuTier);
-    const PublisherMatch& a = *find(index.match(keys_from(0, 4)), "pod-a");
+    const PublisherMatch a = *find(index.match(keys_from(0, 4)), "pod-a");
     EXPECT_EQ(a.gpu_blocks(), 1U);
     EXPECT_FALSE(a.stale);
 }
@@ -260,27 +262,27 @@ TEST(PrefixIndexFeed, AppliesEventsAndNoticesThenPassesThemOn) {
     BlockStored as_digest;
     as_digest.block_hashes.push_back(BlockHash::from_digest(digest, sizeof digest));
     deliver(feed, "pod-b", 0, {as_digest});
-    EXPECT_NE(find(index.match({9}), "pod-b"), nullptr);
+    EXPECT_TRUE(find(index.match({9}), "pod-b"));
 
     feed.on_notice(notice(StreamNotice::Kind::kUnrecoverableGap, pod));
     EXPECT_TRUE(find(index.match({1}), pod)->stale);
     feed.on_notice(notice(StreamNotice::Kind::kPublisherRestarted, pod));
-    EXPECT_EQ(find(index.match({1}), pod), nullptr);
+    EXPECT_FALSE(find(index.match({1}), pod));
     deliver(feed, pod, 0, {stored({1}), AllBlocksCleared{}, stored({5})});
-    EXPECT_EQ(find(index.match({1}), pod), nullptr);
-    EXPECT_NE(find(index.match({5}), pod), nullptr);
+    EXPECT_FALSE(find(index.match({1}), pod));
+    EXPECT_TRUE(find(index.match({5}), pod));
     feed.on_notice(notice(StreamNotice::Kind::kDecodeError, pod));
     EXPECT_TRUE(find(index.match({5}), pod)->stale);
     feed.on_notice(notice(StreamNotice::Kind::kContinuityLost, pod));
-    EXPECT_EQ(find(index.match({5}), pod), nullptr);
+    EXPECT_FALSE(find(index.match({5}), pod));
     feed.on_notice(notice(StreamNotice::Kind::kConnectionChanged, pod));
     EXPECT_EQ(batches, 4);
     EXPECT_EQ(notices, 5);
     PrefixIndexFeed alone(index);
     deliver(alone, "pod-c", 1, {stored({1})});
     alone.on_notice(notice(StreamNotice::Kind::kUnrecoverableGap, "pod-c"));
-    EXPECT_NE(find(index.match({1}), "pod-c", 1), nullptr);
-    EXPECT_EQ(find(index.match({1}), "pod-c", 0), nullptr);
+    EXPECT_TRUE(find(index.match({1}), "pod-c", 1));
+    EXPECT_FALSE(find(index.match({1}), "pod-c", 0));
 }
 
 }  // namespace
