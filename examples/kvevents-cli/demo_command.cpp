@@ -12,6 +12,7 @@
 #include "cli_args.h"
 #include "demo_workload.h"
 #include "logging.h"
+#include "routing_demo.h"
 #include "run_control.h"
 #include "stream_printer.h"
 
@@ -22,7 +23,9 @@ constexpr const char* kUsage =
     "usage: kvevents-cli demo [--format text|json|none] [--notices] [--quiet] [--log-level LEVEL]\n"
     "  Publishes a realistic KV-event workload from an in-process mock vLLM engine (history\n"
     "  before the subscriber starts, dropped batches, an engine restart), follows it with a\n"
-    "  ZmqClient, prints every event and checks nothing was lost or repeated.\n"
+    "  ZmqClient, prints every event and checks nothing was lost or repeated. Then routes a\n"
+    "  prompt: three mock engines publish vLLM-hashed blocks, a Fleet feeds a PrefixIndex, and\n"
+    "  the prompt goes to the pod holding the most of it.\n"
     "  --quiet           print only notices and the summary\n"
     "  --log-level LVL   library log level on stderr (default error)\n";
 
@@ -215,7 +218,9 @@ int run_demo(const std::vector<std::string>& args) {
               << (ok ? "OK: every batch exactly once, in order"
                      : "FAILED: the stream was not delivered exactly once")
               << '\n';
-    return ok ? 0 : 1;
+    if (!ok)
+        return 1;
+    return run_routing_demo(std::cerr, logger) ? 0 : 1;
 }
 
 }  // namespace kvevents::cli

@@ -20,7 +20,7 @@
 #include "subprocess.h"
 #include "test_batches.h"
 #include "test_endpoints.h"
-#include "vllm_blocks.h"
+#include <kvevents/testing/vllm_blocks.h>
 
 namespace kvevents {
 namespace {
@@ -80,7 +80,7 @@ TEST(CliSubscribe, CheckHashingSaysPerPodWhetherTheEnginesHashAsConfigured) {
         for (int p = 0; p < 4; ++p) {
             EventBatch batch;
             batch.events.emplace_back(
-                test::stored_blocks(engine, test::prompt_tokens(32, 100 * p), {}, 0, 2));
+                testing::stored_blocks(engine, testing::prompt_tokens(32, 100 * p), {}, 0, 2));
             pub.publish(batch);
         }
         EXPECT_EQ(cli.wait(), 0);
@@ -414,6 +414,14 @@ TEST(CliDemo, RunsByItselfAndVerifiesExactlyOnceDelivery) {
     const std::string err = cli.stderr_text();
     EXPECT_NE(err.find("demo: OK: every batch exactly once, in order"), std::string::npos) << err;
     EXPECT_NE(err.find("0 lost, 1 restart seen"), std::string::npos) << err;
+    // Then the query side: hashes checked, the index followed the engines, the prompt routed.
+    EXPECT_NE(err.find("route: hashing check engine-b: hashes match (40 blocks checked)"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("route:   engine-b: GPU 32, +CPU 40, any tier 40"), std::string::npos)
+        << err;
+    EXPECT_NE(err.find("route: send it to engine-b"), std::string::npos) << err;
+    EXPECT_NE(err.find("route: OK"), std::string::npos) << err;
 }
 
 TEST(CliDemo, PrintsEventsAsJson) {

@@ -12,12 +12,14 @@
 
 #include "client_fixtures.h"
 #include "recording_handler.h"
-#include "vllm_blocks.h"
+#include <kvevents/testing/vllm_blocks.h>
 
 namespace kvevents::test {
 namespace {
 
 using testing::MockPublisher;
+using testing::prompt_tokens;
+using testing::stored_blocks;
 
 // Publishes `prompts` prompts of 3 full blocks, each as two events (blocks 0-1, then block 2
 // chained to block 1 by its 64-bit hash), as the engine hashing with `engine` would.

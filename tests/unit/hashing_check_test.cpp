@@ -9,13 +9,13 @@
 
 #include <kvevents/hashing_check.h>
 
-#include "vllm_blocks.h"
+#include <kvevents/testing/vllm_blocks.h>
 
 namespace kvevents {
 namespace {
 
-using test::prompt_tokens;
-using test::stored_blocks;
+using testing::prompt_tokens;
+using testing::stored_blocks;
 
 struct SeenNotice {
     StreamNotice::Kind kind;

@@ -1,7 +1,8 @@
 #pragma once
 
-// BlockStored events as vLLM builds them for a prompt, with hashes from a BlockHasher: what the
-// hashing check and the prefix index are tested with.
+// BlockStored events as vLLM builds them for a prompt, with hashes from a BlockHasher: for a
+// mock engine whose blocks a gateway's hashing and index must find. Header-only; needs
+// kvevents::routing.
 
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +11,7 @@
 #include <kvevents/block_hasher.h>
 #include <kvevents/events.h>
 
-namespace kvevents::test {
+namespace kvevents::testing {
 
 /// The hash vLLM sends for a digest: the 64-bit form by default, the whole digest with
 /// VLLM_KV_EVENTS_USE_INT_BLOCK_HASHES=0.
@@ -57,4 +58,4 @@ inline std::vector<std::int64_t> prompt_tokens(std::size_t n, std::int64_t base 
     return t;
 }
 
-}  // namespace kvevents::test
+}  // namespace kvevents::testing
