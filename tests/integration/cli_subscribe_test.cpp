@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 #include <kvevents/testing/mock_publisher.h>
+#include <kvevents/testing/vllm_blocks.h>
 
 #include "metrics_text.h"
 #include "subprocess.h"
 #include "test_batches.h"
 #include "test_endpoints.h"
-#include <kvevents/testing/vllm_blocks.h>
 
 namespace kvevents {
 namespace {

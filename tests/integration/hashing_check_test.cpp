@@ -8,11 +8,11 @@
 
 #include <kvevents/hashing_check.h>
 #include <kvevents/testing/mock_publisher.h>
+#include <kvevents/testing/vllm_blocks.h>
 #include <kvevents/zmq_client.h>
 
 #include "client_fixtures.h"
 #include "recording_handler.h"
-#include <kvevents/testing/vllm_blocks.h>
 
 namespace kvevents::test {
 namespace {

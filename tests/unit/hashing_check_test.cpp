@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <kvevents/hashing_check.h>
-
 #include <kvevents/testing/vllm_blocks.h>
 
 namespace kvevents {
