@@ -176,7 +176,7 @@ class CountingHandler final : public kvevents::EventHandler {
 public:
     explicit CountingHandler(std::atomic<std::uint64_t>& consumed) : consumed_(consumed) {}
 
-    void on_batch(const kvevents::ReceivedBatch& b) override {
+    void on_batch(kvevents::ReceivedBatch& b) override {
         const auto now = Clock::now();
         if (arrivals)
             (*arrivals)[b.sequence].store(now.time_since_epoch().count(),

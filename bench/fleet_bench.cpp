@@ -389,7 +389,7 @@ class CountingHandler final : public kvevents::EventHandler {
 public:
     explicit CountingHandler(std::size_t n) : pubs_(n) {}
 
-    void on_batch(const kvevents::ReceivedBatch& b) override {
+    void on_batch(kvevents::ReceivedBatch& b) override {
         const std::size_t i = index_of(b.pod_key);
         PerPublisher& p = pubs_[i];
         const auto last = p.last.load(std::memory_order_relaxed);

@@ -310,6 +310,7 @@ void FleetLoop::attach(const std::shared_ptr<FleetMember>& member) {
             stream_options.start_sequence = std::nullopt;
             m.stream = std::make_unique<PublisherStream>(stream_options, std::string(), m.handler,
                                                          m.log, context_, *this);
+            m.stream->mark_socket_only();
         } else {
             m.stream = std::make_unique<PublisherStream>(stream_options, m.endpoints.replay,
                                                          m.handler, m.log, context_, *this);

@@ -58,7 +58,15 @@ PublisherStream::PublisherStream(ClientOptions options,
       context_(context),
       host_(host),
       machine_(*this, stream_config(options_, !replay_endpoint_.empty())),
-      error_log_(options_.log_errors_per_second) {}
+      error_log_(options_.log_errors_per_second) {
+    if (options_.start_sequence && !replay_endpoint_.empty()) {
+        readiness_ = Readiness::kAwaitingHistory;
+    } else {
+        readiness_ = Readiness::kAwaitingConnection;
+        history_outcome_ = replay_endpoint_.empty() ? "live only: replay is off"
+                                                    : "live only: no start-up replay was asked for";
+    }
+}
 
 PublisherStream::~PublisherStream() {
     close();
@@ -84,6 +92,19 @@ void PublisherStream::log_error(spdlog::format_string_t<Args...> fmt, Args&&... 
 
 void PublisherStream::start(TimePoint now) {
     machine_.start(now);
+    check_ready();
+}
+
+void PublisherStream::check_ready() {
+    if (readiness_ != Readiness::kAwaitingConnection || state_ != ConnectionState::kConnected ||
+        stopped_)
+        return;
+    readiness_ = Readiness::kReady;
+    update_stats([](ClientStats& s) { s.ready = true; });
+    log_->info("[{}] ready: {}", options_.pod_key, history_outcome_);
+    StreamNotice n = make_notice(StreamNotice::Kind::kReady);
+    n.detail = history_outcome_;
+    notify(std::move(n));
 }
 
 void PublisherStream::close() {
@@ -188,6 +209,7 @@ void PublisherStream::on_live(RawBatch batch, TimePoint now) {
     if (batch.topic_view() != last_live_topic_)
         last_live_topic_ = batch.topic_view();
     machine_.on_live(std::move(batch), now);
+    check_ready();
 }
 
 void PublisherStream::on_backlog(TimePoint now) {
@@ -205,17 +227,29 @@ void PublisherStream::on_connection(ConnectionState next, const std::string& pee
         if (reconnect)
             ++s.reconnects;
     });
-    log_->info("[{}] {} {}", options_.pod_key, to_string(next), peer);
+    if (next == ConnectionState::kDisconnected) {
+        if (const auto held = disconnect_log_.allow(StreamClock::now())) {
+            log_->warn("[{}] disconnected from {}; reconnecting{}", options_.pod_key, peer,
+                       *held == 0
+                           ? std::string()
+                           : " (" + std::to_string(*held) + " earlier disconnects not logged)");
+        }
+    } else {
+        log_->info("[{}] {} {}", options_.pod_key, to_string(next), peer);
+    }
     StreamNotice n = make_notice(StreamNotice::Kind::kConnectionChanged);
     n.detail = peer;
     notify(std::move(n));
     if (reconnect)
         machine_.on_reconnected(StreamClock::now());
+    check_ready();
 }
 
 void PublisherStream::on_tick(TimePoint now) {
-    if (!stopped_)
-        machine_.on_tick(now);
+    if (stopped_)
+        return;
+    machine_.on_tick(now);
+    check_ready();
 }
 
 // --- delivery ---------------------------------------------------------------------------------
@@ -260,9 +294,16 @@ void PublisherStream::deliver_decoded(RawBatch& raw) {
         s.last_lag = lag;
         s.max_lag = std::max(s.max_lag, s.last_lag);
     });
-    const ReceivedBatch batch{options_.pod_key,           options_.model_name, raw.sequence,
-                              raw.topic_view(),           decoded.batch,       raw.replayed,
-                              options_.data_parallel_rank};
+    // One ReceivedBatch is reused, so its strings keep their storage from batch to batch; they
+    // are set every time because the last handler call may have moved them away.
+    ReceivedBatch& batch = delivery_;
+    batch.pod_key = options_.pod_key;
+    batch.model_name = options_.model_name;
+    batch.sequence = raw.sequence;
+    batch.topic.assign(raw.topic_view());
+    batch.batch = std::move(decoded.batch);
+    batch.replayed = raw.replayed;
+    batch.data_parallel_rank = options_.data_parallel_rank;
     try {
         handler_.on_batch(batch);
     } catch (const std::exception& e) {
@@ -292,10 +333,10 @@ void PublisherStream::announce_restart(std::uint64_t revealed_by) {
 
 void PublisherStream::announce_continuity_lost(std::uint64_t next_sequence) {
     update_stats([](ClientStats& s) { ++s.continuity_lost; });
-    log_->warn(
-        "[{}] cannot prove the publisher is the one followed before (it may have restarted); "
-        "its earlier blocks may be gone; going on from sequence {}",
-        options_.pod_key, next_sequence);
+    log_loss(
+        "cannot prove the publisher is the one followed before (it may have restarted); "
+        "its earlier blocks may be gone; going on from sequence " +
+        std::to_string(next_sequence));
     StreamNotice n = make_notice(StreamNotice::Kind::kContinuityLost);
     n.first_sequence = next_sequence;
     notify(std::move(n));
@@ -303,7 +344,8 @@ void PublisherStream::announce_continuity_lost(std::uint64_t next_sequence) {
 
 void PublisherStream::announce_loss(std::uint64_t first, std::uint64_t last) {
     update_stats([&](ClientStats& s) { s.batches_unrecoverable += last - first + 1; });
-    log_->warn("[{}] batches {}..{} are lost for good", options_.pod_key, first, last);
+    log_loss("batches " + std::to_string(first) + ".." + std::to_string(last) +
+             " are lost for good");
     StreamNotice n = make_notice(StreamNotice::Kind::kUnrecoverableGap);
     n.first_sequence = first;
     n.last_sequence = last;
@@ -320,7 +362,16 @@ void PublisherStream::buffer_overflow(std::uint64_t) {
 
 void PublisherStream::gap_detected(std::uint64_t first_missing, std::uint64_t seen) {
     update_stats([](ClientStats& s) { ++s.gaps_detected; });
-    log_->warn("[{}] sequence gap: expected {}, got {}", options_.pod_key, first_missing, seen);
+    log_loss("sequence gap: expected " + std::to_string(first_missing) + ", got " +
+             std::to_string(seen));
+}
+
+// While the replay endpoint is silent, its warning (once per backoff) has named the cause, and
+// the gaps it cannot heal would otherwise fill the log: they go to the info level. The notices
+// and statistics are the same either way.
+void PublisherStream::log_loss(const std::string& what) {
+    log_->log(replay_silent_ ? spdlog::level::info : spdlog::level::warn, "[{}] {}",
+              options_.pod_key, what);
 }
 
 // --- replay -----------------------------------------------------------------------------------
@@ -330,6 +381,10 @@ ReplaySend PublisherStream::request_replay(std::uint64_t id,
                                            ReplayPurpose why) {
     update_stats([](ClientStats& s) { ++s.replays_requested; });
     replay_id_ = id;
+    replay_purpose_ = why;
+    if (why == ReplayPurpose::kStartup && readiness_ == Readiness::kAwaitingHistory &&
+        !history_request_)
+        history_request_ = id;
     if (!host_.take_replay_turn(*this, id)) {
         waiting_ = WaitingRequest{id, from, why};
         log_->debug("[{}] {} replay from sequence {} waits for its turn", options_.pod_key,
@@ -353,6 +408,7 @@ void PublisherStream::replay_turn_granted(std::uint64_t id, TimePoint now) {
     // One that cannot be sent now gets no answer, and times out like one lost on the way.
     send_replay_request(request.from, request.purpose);
     machine_.on_replay_sent(id, now);
+    check_ready();
 }
 
 // A fresh socket per request: replies to an ended request can never be mistaken for replies to
@@ -368,6 +424,7 @@ bool PublisherStream::send_replay_request(std::uint64_t from, ReplayPurpose why)
         socket->send(zmq::buffer(be_u64(from)), zmq::send_flags::none);
         close_replay_socket();
         dealer_ = std::move(socket);
+        replay_replied_ = false;
         host_.replay_socket_opened(*this);
     } catch (const zmq::error_t& e) {
         if (e.num() == ETERM)
@@ -381,8 +438,24 @@ bool PublisherStream::send_replay_request(std::uint64_t from, ReplayPurpose why)
 }
 
 void PublisherStream::replay_ended(std::uint64_t id, ReplayOutcome outcome) {
+    const bool was_sent = id == replay_id_ && dealer_ != nullptr;
     if (id == replay_id_)
         close_replay_socket();
+    if (history_request_ == id) {
+        history_request_.reset();  // a cancelled one is replaced by the next start-up request
+        if (outcome != ReplayOutcome::kCancelled) {
+            readiness_ = Readiness::kAwaitingConnection;
+            history_outcome_ =
+                outcome == ReplayOutcome::kCompleted
+                    ? "history replayed from sequence " +
+                          std::to_string(options_.start_sequence.value_or(0))
+                    : std::string("the start-up replay failed (") +
+                          (was_sent && !replay_replied_ ? "no answer from " + replay_endpoint_
+                                                        : std::string("see the log")) +
+                          "): blocks stored before the live stream are unknown until a later "
+                          "replay fetches them";
+        }
+    }
     if (waiting_ && waiting_->id == id) {
         waiting_.reset();
         host_.give_back_replay_turn(*this, id);
@@ -401,6 +474,10 @@ void PublisherStream::replay_ended(std::uint64_t id, ReplayOutcome outcome) {
         case ReplayOutcome::kUnsendable:
         case ReplayOutcome::kAbandoned:
             update_stats([](ClientStats& s) { ++s.replays_failed; });
+            if (was_sent && !replay_replied_) {
+                replay_went_unanswered(replay_purpose_);
+                break;
+            }
             log_->warn("[{}] replay {}", options_.pod_key,
                        outcome == ReplayOutcome::kTimedOut     ? "timed out"
                        : outcome == ReplayOutcome::kUnsendable ? "could not be sent"
@@ -410,11 +487,30 @@ void PublisherStream::replay_ended(std::uint64_t id, ReplayOutcome outcome) {
     }
 }
 
+// One warning per failed request, so once per backoff cycle: each failure starts one.
+void PublisherStream::replay_went_unanswered(ReplayPurpose why) {
+    replay_silent_ = true;
+    log_->warn(
+        "[{}] replay endpoint {} did not answer a {} replay request within {} ms. vLLM answers "
+        "replay requests only when its kv_events_config sets replay_endpoint (for example "
+        "\"replay_endpoint\": \"tcp://*:5558\"); otherwise check the address, the port (offset by "
+        "the data-parallel rank) and firewalls, or turn replay off. Until it answers, gaps are "
+        "reported lost at once and the replay is asked again after a backoff",
+        options_.pod_key, replay_endpoint_, to_string(why), options_.replay_idle_timeout.count());
+}
+
 void PublisherStream::drain_replay() {
+    drain_replay_messages();
+    check_ready();
+}
+
+void PublisherStream::drain_replay_messages() {
     const std::uint64_t id = replay_id_;
     for (int i = 0; i < kMaxRepliesPerDrain && dealer_ && receive_message(*dealer_, parts_); ++i) {
         // Taken per reply: time the handler spends on a batch is not replay silence.
         const auto now = StreamClock::now();
+        replay_replied_ = true;
+        replay_silent_ = false;
         const ParsedFrames f = parse_replay_frames(frame_views(parts_, frame_views_));
         switch (f.kind) {
             case ParsedFrames::Kind::kMalformed:

@@ -88,6 +88,9 @@ public:
     /// into an error (zmq::error_t) when the publisher is added, instead of failed replays at the
     /// first gap. Does nothing without a replay endpoint.
     void check_replay_endpoint() const;
+    /// This stream stands for a bound fan-in socket: it carries the socket's notices, never a
+    /// batch, so it never announces readiness. Call before start().
+    void mark_socket_only() { readiness_ = Readiness::kNever; }
     /// Begins the start-up replay, if configured.
     void start(TimePoint now);
     /// Closes the replay socket and gives back any replay turn; no handler call follows.
@@ -157,6 +160,10 @@ private:
     void handler_failed(std::uint64_t seq, const std::string& what);
     bool send_replay_request(std::uint64_t from, ReplayPurpose why);
     void close_replay_socket();
+    void drain_replay_messages();
+    void replay_went_unanswered(ReplayPurpose why);
+    void log_loss(const std::string& what);
+    void check_ready();
 
     // StreamActions
     void deliver(RawBatch& raw) override;
@@ -192,6 +199,21 @@ private:
     std::uint64_t replay_id_ = 0;             // the request `dealer_` belongs to
     std::optional<WaitingRequest> waiting_;   // a request waiting for its turn
     std::optional<std::uint64_t> turn_held_;  // the request holding a turn
+    ReceivedBatch delivery_;                  // what the handler gets, reused
+    // Readiness (kReady): whether the start-up replay (the first history request, or the one
+    // that replaced it) is still to end; the request that carries it; how it ended.
+    enum class Readiness : std::uint8_t { kAwaitingHistory, kAwaitingConnection, kReady, kNever };
+    Readiness readiness_;
+    std::optional<std::uint64_t> history_request_;
+    std::string history_outcome_;
+    // The replay endpoint's silence: whether the request in flight got any reply, and whether the
+    // last one that ended got none (while so, losses are logged quietly: one warning per backoff
+    // has named the cause).
+    ReplayPurpose replay_purpose_ = ReplayPurpose::kStartup;
+    bool replay_replied_ = false;
+    bool replay_silent_ = false;
+    // Operators should see a pod go away at the default level, but not every flap of one.
+    LogRateLimiter disconnect_log_{1, std::chrono::seconds(10)};
     ConnectionState state_ = ConnectionState::kConnecting;
     bool ever_connected_ = false;
     // Counted on the loop thread and added to the statistics with the next batch's update, so a

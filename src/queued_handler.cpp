@@ -16,25 +16,7 @@ namespace kvevents {
 
 namespace {
 
-// What a ReceivedBatch refers to, owned.
-struct OwnedBatch {
-    std::string model_name;
-    std::uint64_t sequence;
-    std::string topic;
-    EventBatch batch;
-    bool replayed;
-};
-
-// A StreamNotice without its reference to the pod key.
-struct OwnedNotice {
-    StreamNotice::Kind kind;
-    std::optional<std::uint64_t> first_sequence;
-    std::optional<std::uint64_t> last_sequence;
-    ConnectionState state;
-    std::string detail;
-};
-
-using Item = std::variant<OwnedBatch, OwnedNotice>;
+using Item = std::variant<ReceivedBatch, StreamNotice>;
 
 }  // namespace
 
@@ -89,9 +71,9 @@ struct QueuedEventHandler::Impl {
     void queue_dropped_range(Publisher& p) {
         if (!p.dropped)
             return;
-        p.items.push_back(OwnedNotice{StreamNotice::Kind::kUnrecoverableGap, p.dropped->first,
-                                      p.dropped->second, ConnectionState::kConnected,
-                                      "the handler's queue was full"});
+        p.items.push_back(StreamNotice{
+            StreamNotice::Kind::kUnrecoverableGap, p.pod_key, p.dropped->first, p.dropped->second,
+            ConnectionState::kConnected, "the handler's queue was full", p.rank});
         ++total_queued;
         p.dropped.reset();
     }
@@ -104,9 +86,7 @@ struct QueuedEventHandler::Impl {
         wake.notify_one();
     }
 
-    void add_batch(const ReceivedBatch& b) {
-        // Copied outside the lock: the copy is the expensive part.
-        OwnedBatch owned{b.model_name, b.sequence, std::string(b.topic), b.batch, b.replayed};
+    void add_batch(ReceivedBatch& b) {
         std::lock_guard<std::mutex> lock(mu);
         Publisher& p = publisher_of(b.pod_key, b.data_parallel_rank);
         if (p.batches >= max_queued) {
@@ -120,7 +100,7 @@ struct QueuedEventHandler::Impl {
             return;
         }
         queue_dropped_range(p);
-        p.items.emplace_back(std::move(owned));
+        p.items.emplace_back(std::move(b));
         ++p.batches;
         ++total_queued;
         schedule(p);
@@ -130,24 +110,17 @@ struct QueuedEventHandler::Impl {
         std::lock_guard<std::mutex> lock(mu);
         Publisher& p = publisher_of(n.pod_key, n.data_parallel_rank);
         queue_dropped_range(p);
-        p.items.push_back(
-            OwnedNotice{n.kind, n.first_sequence, n.last_sequence, n.state, n.detail});
+        p.items.emplace_back(n);
         ++total_queued;
         schedule(p);
     }
 
-    void deliver(const Publisher& p, Item& item) {
+    void deliver(Item& item) {
         try {
-            if (auto* b = std::get_if<OwnedBatch>(&item)) {
-                const ReceivedBatch view{p.pod_key, b->model_name, b->sequence, b->topic,
-                                         b->batch,  b->replayed,   p.rank};
-                inner.on_batch(view);
+            if (auto* b = std::get_if<ReceivedBatch>(&item)) {
+                inner.on_batch(*b);
             } else {
-                const auto& n = std::get<OwnedNotice>(item);
-                const StreamNotice view{n.kind,          p.pod_key, n.first_sequence,
-                                        n.last_sequence, n.state,   n.detail,
-                                        p.rank};
-                inner.on_notice(view);
+                inner.on_notice(std::get<StreamNotice>(item));
             }
         } catch (...) {
             // Like a client, the queue goes on with the next item; the failure is counted.
@@ -169,10 +142,10 @@ struct QueuedEventHandler::Impl {
                 Item item = std::move(p.items.front());
                 p.items.pop_front();
                 --total_queued;
-                if (std::holds_alternative<OwnedBatch>(item))
+                if (std::holds_alternative<ReceivedBatch>(item))
                     --p.batches;
                 lock.unlock();
-                deliver(p, item);
+                deliver(item);
                 lock.lock();
             }
             if (p.items.empty())
@@ -199,7 +172,7 @@ QueuedEventHandler::QueuedEventHandler(EventHandler& inner,
 
 QueuedEventHandler::~QueuedEventHandler() = default;
 
-void QueuedEventHandler::on_batch(const ReceivedBatch& batch) {
+void QueuedEventHandler::on_batch(ReceivedBatch& batch) {
     impl_->add_batch(batch);
 }
 

@@ -63,6 +63,8 @@ const char* to_string(StreamNotice::Kind kind) {
             return "hashes_match";
         case StreamNotice::Kind::kHashMismatch:
             return "hash_mismatch";
+        case StreamNotice::Kind::kReady:
+            return "ready";
     }
     return "unknown";
 }

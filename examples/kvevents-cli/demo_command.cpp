@@ -40,7 +40,7 @@ class VerifyingHandler final : public EventHandler {
 public:
     VerifyingHandler(StreamPrinter& printer, bool quiet) : printer_(printer), quiet_(quiet) {}
 
-    void on_batch(const ReceivedBatch& batch) override {
+    void on_batch(ReceivedBatch& batch) override {
         {
             std::lock_guard<std::mutex> lock(mu_);
             if (batch.sequence != expected_)

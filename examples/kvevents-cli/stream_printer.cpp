@@ -138,6 +138,9 @@ void StreamPrinter::print_notice(const StreamNotice& notice) {
         case StreamNotice::Kind::kHashMismatch:
             err_ << "block hashes DO NOT match: " << notice.detail;
             break;
+        case StreamNotice::Kind::kReady:
+            err_ << "ready: " << notice.detail;
+            break;
     }
     err_ << '\n';
 }
@@ -165,7 +168,7 @@ std::string format_stats(const ClientStats& s) {
     }
     using Millis = std::chrono::duration<double, std::milli>;
     out << " lag_ms=" << Millis(s.last_lag).count() << '/' << Millis(s.max_lag).count()
-        << " state=" << to_string(s.state);
+        << " state=" << to_string(s.state) << " ready=" << (s.ready ? "yes" : "no");
     return out.str();
 }
 

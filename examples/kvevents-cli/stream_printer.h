@@ -61,7 +61,7 @@ private:
 class PrintingHandler final : public EventHandler {
 public:
     explicit PrintingHandler(StreamPrinter& printer) : printer_(printer) {}
-    void on_batch(const ReceivedBatch& batch) override { printer_.print_batch(batch); }
+    void on_batch(ReceivedBatch& batch) override { printer_.print_batch(batch); }
     void on_notice(const StreamNotice& notice) override { printer_.print_notice(notice); }
 
 private:

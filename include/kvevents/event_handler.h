@@ -10,17 +10,18 @@
 
 namespace kvevents {
 
-/// One batch as the handler sees it: where it came from and what it says. The references are
-/// valid only during the handler call: copy what you keep.
+/// One batch as the handler sees it: where it came from and what it says. A value: the handler
+/// may copy it, or move from it (the decoded events included) to keep it past the call without a
+/// deep copy; the client does not look at it again.
 struct ReceivedBatch {
-    const std::string& pod_key;
-    const std::string& model_name;
-    std::uint64_t sequence;
-    std::string_view topic;
+    std::string pod_key;
+    std::string model_name;
+    std::uint64_t sequence = 0;
+    std::string topic;
     /// The decoded payload: ts, data_parallel_rank and the events that decoded.
-    const EventBatch& batch;
+    EventBatch batch;
     /// True when this batch came from the replay socket rather than the live stream.
-    bool replayed;
+    bool replayed = false;
     /// The publisher's data-parallel rank (ClientOptions::data_parallel_rank): with the pod key,
     /// what identifies the publisher.
     int data_parallel_rank = 0;
@@ -36,8 +37,8 @@ enum class ConnectionState : std::uint8_t {
 
 const char* to_string(ConnectionState state);
 
-/// Something about the stream rather than its contents. `pod_key` refers to the client's own
-/// options: valid while the client exists; copy it to keep a notice longer.
+/// Something about the stream rather than its contents. A value: it can be copied, stored and
+/// queued.
 struct StreamNotice {
     enum class Kind : std::uint8_t {
         /// The publisher restarted (sequence went back). Forget this pod's blocks: the new
@@ -73,10 +74,16 @@ struct StreamNotice {
         /// this publisher's: its hash algorithm, PYTHONHASHSEED or block size differs from the
         /// engine's. `detail` shows the block. Once, until blocks match again.
         kHashMismatch,
+        /// The publisher's picture is complete and the stream is live: the start-up replay has
+        /// ended (or none was asked for) and the live socket is connected. A gateway can route to
+        /// this publisher from here on. `detail` says how the history was obtained; when the
+        /// start-up replay failed, blocks stored before the live stream are unknown (the replay
+        /// is asked again after a backoff). Once per client; ClientStats::ready turns true.
+        kReady,
     };
 
-    Kind kind;
-    const std::string& pod_key;
+    Kind kind = Kind::kDecodeError;
+    std::string pod_key;
     std::optional<std::uint64_t> first_sequence;  // gaps, restarts, decode errors
     std::optional<std::uint64_t> last_sequence;   // gaps
     ConnectionState state = ConnectionState::kConnecting;
@@ -92,20 +99,23 @@ const char* to_string(StreamNotice::Kind kind);
 class EventHandler {
 public:
     virtual ~EventHandler() = default;
-    virtual void on_batch(const ReceivedBatch& batch) = 0;
+    /// `batch` is the handler's to keep: it may move from it (e.g. `queue.push(std::move(batch))`
+    /// hands the decoded events to another thread without copying them). An adapter that passes
+    /// the batch on to another handler moves from it only after that call.
+    virtual void on_batch(ReceivedBatch& batch) = 0;
     virtual void on_notice(const StreamNotice& notice) { (void)notice; }
 };
 
 /// An EventHandler built from callables.
 class LambdaEventHandler final : public EventHandler {
 public:
-    using BatchFn = std::function<void(const ReceivedBatch&)>;
+    using BatchFn = std::function<void(ReceivedBatch&)>;
     using NoticeFn = std::function<void(const StreamNotice&)>;
 
     explicit LambdaEventHandler(BatchFn on_batch, NoticeFn on_notice = {})
         : on_batch_(std::move(on_batch)), on_notice_(std::move(on_notice)) {}
 
-    void on_batch(const ReceivedBatch& batch) override {
+    void on_batch(ReceivedBatch& batch) override {
         if (on_batch_)
             on_batch_(batch);
     }

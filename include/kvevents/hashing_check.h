@@ -57,7 +57,7 @@ public:
     HashingCheck(const HashingCheck&) = delete;
     HashingCheck& operator=(const HashingCheck&) = delete;
 
-    void on_batch(const ReceivedBatch& batch) override;
+    void on_batch(ReceivedBatch& batch) override;
     void on_notice(const StreamNotice& notice) override;
 
     const BlockHasher& hasher() const;

@@ -19,7 +19,7 @@ public:
     explicit PrefixIndexFeed(PrefixIndex& index, EventHandler* next = nullptr)
         : index_(index), next_(next) {}
 
-    void on_batch(const ReceivedBatch& batch) override;
+    void on_batch(ReceivedBatch& batch) override;
     void on_notice(const StreamNotice& notice) override;
 
 private:

@@ -14,8 +14,8 @@ namespace kvevents {
 /// every publisher on its loop; here it delays only its own publisher's queue.
 ///
 /// Calls for one publisher stay in order and never overlap; different publishers' calls run in
-/// parallel on the workers. Each batch is copied (the queue owns it), which costs what copying an
-/// EventBatch costs; use it only where the handler may block.
+/// parallel on the workers. Each batch is moved into the queue, not copied, so queueing costs a
+/// lock and a few pointers per batch.
 ///
 /// A publisher's queue holds at most `max_queued_batches` batches. A batch that finds it full is
 /// not queued: the handler gets, in its place in the order, one kUnrecoverableGap notice for the
@@ -32,7 +32,7 @@ public:
     QueuedEventHandler(const QueuedEventHandler&) = delete;
     QueuedEventHandler& operator=(const QueuedEventHandler&) = delete;
 
-    void on_batch(const ReceivedBatch& batch) override;
+    void on_batch(ReceivedBatch& batch) override;
     void on_notice(const StreamNotice& notice) override;
 
     /// Batches not queued because their publisher's queue was full.

@@ -35,6 +35,8 @@ struct ClientStats {
     std::chrono::microseconds last_lag{0};  // batch ts to handler call
     std::chrono::microseconds max_lag{0};
     ConnectionState state = ConnectionState::kConnecting;
+    /// The kReady notice was sent: the start-up replay is over and the live stream connected.
+    bool ready = false;
 };
 
 /// Follows one publisher: a SUB socket for the live stream and a DEALER socket for replay, both

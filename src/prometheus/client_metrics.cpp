@@ -88,7 +88,7 @@ public:
     LagObserver(EventHandler& inner, std::shared_ptr<::prometheus::Histogram> lags)
         : inner_(inner), lags_(std::move(lags)) {}
 
-    void on_batch(const ReceivedBatch& batch) override {
+    void on_batch(ReceivedBatch& batch) override {
         if (const auto lag = detail::plausible_lag_since(batch.batch.ts))
             lags_->Observe(std::chrono::duration<double>(*lag).count());
         inner_.on_batch(batch);
@@ -105,7 +105,7 @@ public:
     LabelledLagObserver(EventHandler& inner, ClientMetrics& metrics)
         : inner_(inner), metrics_(metrics) {}
 
-    void on_batch(const ReceivedBatch& batch) override {
+    void on_batch(ReceivedBatch& batch) override {
         if (const auto lag = detail::plausible_lag_since(batch.batch.ts)) {
             std::shared_ptr<::prometheus::Histogram> lags;
             {

@@ -199,7 +199,7 @@ const BlockHasher& HashingCheck::hasher() const {
     return impl_->hasher;
 }
 
-void HashingCheck::on_batch(const ReceivedBatch& batch) {
+void HashingCheck::on_batch(ReceivedBatch& batch) {
     Impl::Publisher& p = impl_->publisher(batch.pod_key, batch.data_parallel_rank);
     std::optional<std::pair<StreamNotice::Kind, std::string>> verdict;
     {
@@ -214,17 +214,20 @@ void HashingCheck::on_batch(const ReceivedBatch& batch) {
         }
         verdict = impl_->judge(p, tally);
     }
-    impl_->next.on_batch(batch);
+    // Made before the batch is passed on: the next handler may move from it.
+    std::optional<StreamNotice> notice;
     if (verdict) {
-        const StreamNotice notice{verdict->first,
-                                  batch.pod_key,
-                                  batch.sequence,
-                                  std::nullopt,
-                                  ConnectionState::kConnected,
-                                  std::move(verdict->second),
-                                  batch.data_parallel_rank};
-        impl_->next.on_notice(notice);
+        notice = StreamNotice{verdict->first,
+                              batch.pod_key,
+                              batch.sequence,
+                              std::nullopt,
+                              ConnectionState::kConnected,
+                              std::move(verdict->second),
+                              batch.data_parallel_rank};
     }
+    impl_->next.on_batch(batch);
+    if (notice)
+        impl_->next.on_notice(*notice);
 }
 
 void HashingCheck::on_notice(const StreamNotice& notice) {

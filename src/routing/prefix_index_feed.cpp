@@ -15,7 +15,7 @@ const std::vector<std::uint64_t>& routing_keys(const std::vector<BlockHash>& has
 
 }  // namespace
 
-void PrefixIndexFeed::on_batch(const ReceivedBatch& batch) {
+void PrefixIndexFeed::on_batch(ReceivedBatch& batch) {
     const std::string& pod = batch.pod_key;
     const int rank = batch.data_parallel_rank;
     for (const Event& event : batch.batch.events) {

@@ -40,7 +40,7 @@ inline void publish_n(testing::MockPublisher& pub, std::uint64_t n, std::uint64_
 }
 
 /// The incarnation publish_n stamped into a recorded batch.
-inline std::uint64_t incarnation_of(const RecordedBatch& b) {
+inline std::uint64_t incarnation_of(const ReceivedBatch& b) {
     return std::get<BlockStored>(b.batch.events.at(0)).block_hashes.at(0).to_u64() / 1000000;
 }
 

@@ -90,7 +90,7 @@ std::vector<Op> random_ops(std::uint64_t seed, int count) {
 // What the handler saw, per pod, for the subscription the test expects (tagged in model_name).
 class ModelHandler final : public EventHandler {
 public:
-    void on_batch(const ReceivedBatch& b) override {
+    void on_batch(ReceivedBatch& b) override {
         enter(b.pod_key);
         {
             std::lock_guard<std::mutex> lock(mu_);

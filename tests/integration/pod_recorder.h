@@ -43,7 +43,7 @@ using PodId = std::pair<std::string, int>;
 
 class PodRecorder : public EventHandler {
 public:
-    void on_batch(const ReceivedBatch& b) override {
+    void on_batch(ReceivedBatch& b) override {
         const PodId id{b.pod_key, b.data_parallel_rank};
         enter(id);
         if (before_batch)

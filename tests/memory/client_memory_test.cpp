@@ -17,15 +17,15 @@ using namespace std::chrono_literals;
 
 bool has_decode_error_for(const RecordingHandler& handler, std::uint64_t seq) {
     const auto notices = handler.notices();
-    return std::any_of(notices.begin(), notices.end(), [&](const RecordedNotice& n) {
-        return n.kind == StreamNotice::Kind::kDecodeError && n.first == seq;
+    return std::any_of(notices.begin(), notices.end(), [&](const StreamNotice& n) {
+        return n.kind == StreamNotice::Kind::kDecodeError && n.first_sequence == seq;
     });
 }
 
 bool delivered(const RecordingHandler& handler, std::uint64_t seq) {
     const auto batches = handler.batches();
     return std::any_of(batches.begin(), batches.end(),
-                       [&](const RecordedBatch& b) { return b.sequence == seq; });
+                       [&](const ReceivedBatch& b) { return b.sequence == seq; });
 }
 
 // Lifts the limit however the test ends, so later tests run unlimited.
@@ -92,7 +92,7 @@ TEST_F(ClientMemory, AnAllocationFailureInOneBatchIsADecodeErrorNotTheEndOfTheCl
     EXPECT_TRUE(has_decode_error_for(handler, failing));
     EXPECT_FALSE(delivered(handler, failing));
     const auto notices = handler.notices();
-    const auto error = std::find_if(notices.begin(), notices.end(), [](const RecordedNotice& n) {
+    const auto error = std::find_if(notices.begin(), notices.end(), [](const StreamNotice& n) {
         return n.kind == StreamNotice::Kind::kDecodeError;
     });
     ASSERT_NE(error, notices.end());
@@ -113,10 +113,10 @@ TEST_F(ClientMemory, AMessageAboveTheMaximumSizeIsNeverDeliveredAndTheStreamGoes
     bool announced = false;
     ASSERT_TRUE(handler.wait_for([&](const RecordingHandler& h) {
         const auto notices = h.notices();
-        announced = std::any_of(notices.begin(), notices.end(), [&](const RecordedNotice& n) {
+        announced = std::any_of(notices.begin(), notices.end(), [&](const StreamNotice& n) {
             return (n.kind == StreamNotice::Kind::kUnrecoverableGap ||
                     n.kind == StreamNotice::Kind::kContinuityLost) &&
-                   n.first && *n.first <= oversized;
+                   n.first_sequence && *n.first_sequence <= oversized;
         });
         if (!announced)
             publish_n(pub, 1);  // the loss shows when a later batch arrives

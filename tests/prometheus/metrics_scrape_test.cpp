@@ -207,7 +207,8 @@ TEST(PrometheusMetrics, ImplausibleTimestampsAreNotObserved) {
     metrics.track(client);
     auto observer = metrics.lag_observer(inner, options);
     EventBatch old_batch = one_store(1);  // 2023: over a day old
-    observer->on_batch(ReceivedBatch{options.pod_key, options.model_name, 0, "", old_batch, false});
+    ReceivedBatch received{options.pod_key, options.model_name, 0, "", old_batch, false, 0};
+    observer->on_batch(received);
     EXPECT_EQ(inner.batches().size(), 1u);  // still passed on
     const auto all = metrics.Collect();
     const auto& lags = family_named(all, "kvevents_delivery_lag_seconds");

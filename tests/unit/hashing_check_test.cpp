@@ -25,7 +25,7 @@ struct SeenNotice {
 
 class Downstream : public EventHandler {
 public:
-    void on_batch(const ReceivedBatch&) override { ++batches; }
+    void on_batch(ReceivedBatch&) override { ++batches; }
     void on_notice(const StreamNotice& n) override {
         notices.push_back({n.kind, n.pod_key, n.data_parallel_rank, n.detail});
     }
@@ -42,7 +42,7 @@ void deliver(EventHandler& h, std::vector<Event> events, std::string pod = "pod-
     static const std::string model = "m";
     EventBatch batch;
     batch.events = std::move(events);
-    const ReceivedBatch received{pod, model, 7, "", batch, false, rank};
+    ReceivedBatch received{pod, model, 7, "", std::move(batch), false, rank};
     h.on_batch(received);
 }
 

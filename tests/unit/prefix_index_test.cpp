@@ -219,7 +219,8 @@ void deliver(EventHandler& h, const std::string& pod, int rank, std::vector<Even
     static const std::string model = "m";
     EventBatch batch;
     batch.events = std::move(events);
-    h.on_batch(ReceivedBatch{pod, model, 0, "", batch, false, rank});
+    ReceivedBatch received{pod, model, 0, "", std::move(batch), false, rank};
+    h.on_batch(received);
 }
 
 BlockStored stored(std::vector<std::uint64_t> keys, const char* medium = nullptr) {

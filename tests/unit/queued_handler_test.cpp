@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 // Records calls per publisher; calls for a pod listed in `blocked` wait until released.
 class GatedRecorder final : public EventHandler {
 public:
-    void on_batch(const ReceivedBatch& b) override {
+    void on_batch(ReceivedBatch& b) override {
         enter(b.pod_key);
         {
             std::unique_lock<std::mutex> lock(mu_);
@@ -102,7 +102,8 @@ private:
 void send(EventHandler& h, const std::string& pod, std::uint64_t seq) {
     EventBatch batch;
     batch.events.emplace_back(AllBlocksCleared{});
-    h.on_batch(ReceivedBatch{pod, "m", seq, "t", batch, false, 1});
+    ReceivedBatch received{pod, "m", seq, "t", std::move(batch), false, 1};
+    h.on_batch(received);
 }
 
 void notice(EventHandler& h, const std::string& pod, StreamNotice::Kind kind, std::uint64_t seq) {
