@@ -362,8 +362,8 @@ void PublisherStream::buffer_overflow(std::uint64_t) {
 
 void PublisherStream::gap_detected(std::uint64_t first_missing, std::uint64_t seen) {
     update_stats([](ClientStats& s) { ++s.gaps_detected; });
-    log_loss("sequence gap: expected " + std::to_string(first_missing) + ", got " +
-             std::to_string(seen));
+    // Replay normally heals it; what it cannot heal is announced, and warned about, as a loss.
+    log_->info("[{}] sequence gap: expected {}, got {}", options_.pod_key, first_missing, seen);
 }
 
 // While the replay endpoint is silent, its warning (once per backoff) has named the cause, and

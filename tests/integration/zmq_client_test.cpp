@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -249,6 +250,53 @@ TEST(ZmqClient, LambdaHandlerAdapterReceivesBatchesAndNotices) {
     std::unique_lock<std::mutex> lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return seen.size() == 2; }));
     EXPECT_GE(notices, 1U);  // at least the connection notice
+}
+
+// The handler owns what it is given: batches moved out arrive whole, and the client fills in
+// every field again for the next one.
+TEST(ZmqClient, AHandlerMayMoveBatchesAndKeepNoticesPastTheClient) {
+    static_assert(std::is_copy_assignable_v<StreamNotice> &&
+                  std::is_copy_assignable_v<ReceivedBatch>);
+    MockPublisher pub;
+    std::mutex mu;
+    std::condition_variable arrived;
+    std::vector<ReceivedBatch> kept;
+    std::vector<StreamNotice> notices;
+    LambdaEventHandler handler(
+        [&](ReceivedBatch& b) {
+            std::lock_guard<std::mutex> lock(mu);
+            kept.push_back(std::move(b));
+            arrived.notify_all();
+        },
+        [&](const StreamNotice& n) {
+            std::lock_guard<std::mutex> lock(mu);
+            notices.push_back(n);
+        });
+    {
+        ClientOptions o = options_for(pub);
+        o.model_name = "a-model-name-longer-than-any-small-string-buffer";
+        ZmqClient client(o, handler);
+        client.Start();
+        ASSERT_TRUE(pub.wait_for_subscriber(10s));
+        publish_n(pub, 4);
+        std::unique_lock<std::mutex> lock(mu);
+        EXPECT_TRUE(arrived.wait_for(lock, 10s, [&] { return kept.size() >= 4; }));
+        lock.unlock();
+        client.Stop();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(kept.size(), 4U);
+    for (std::uint64_t i = 0; i < kept.size(); ++i) {
+        EXPECT_EQ(kept[i].sequence, i);
+        EXPECT_EQ(kept[i].pod_key, "pod-a");
+        EXPECT_EQ(kept[i].model_name, "a-model-name-longer-than-any-small-string-buffer");
+        ASSERT_EQ(kept[i].batch.events.size(), 1U);
+        EXPECT_EQ(std::get<BlockStored>(kept[i].batch.events[0]).block_hashes[0].to_u64(),
+                  1000 + i);
+    }
+    // Notices are values: still whole after the client is gone.
+    ASSERT_FALSE(notices.empty());
+    for (const StreamNotice& n : notices) EXPECT_EQ(n.pod_key, "pod-a");
 }
 
 TEST(ZmqClient, LiveGapIsFilledFromReplayAndOverlapIsDroppedAsDuplicates) {
