@@ -4,19 +4,29 @@
 
 #include <kvevents/client_options.h>
 
+#include "endpoint_syntax.h"
+
 namespace kvevents {
 namespace {
 
-bool starts_with(const std::string& s, const char* prefix) {
-    return s.rfind(prefix, 0) == 0;
-}
-
-void check_endpoint(const std::string& endpoint, const char* field) {
-    if (!starts_with(endpoint, "tcp://") && !starts_with(endpoint, "ipc://") &&
-        !starts_with(endpoint, "inproc://")) {
-        throw std::invalid_argument(std::string("ClientOptions.") + field + " '" + endpoint +
-                                    "' must start with tcp://, ipc:// or inproc://");
+// Throws naming the field (and the pod_ip it came from, if so) when libzmq could not use it.
+void check_endpoint(const std::string& endpoint,
+                    const char* field,
+                    detail::EndpointUse use,
+                    const ClientOptions& options) {
+    const auto problem = detail::endpoint_problem(endpoint, use);
+    if (!problem)
+        return;
+    const bool from_pod_ip = !options.pod_ip.empty() &&
+                             endpoint.find(options.pod_ip) != std::string::npos &&
+                             (std::string(field) == "endpoint" ? options.endpoint.empty()
+                                                               : options.replay_endpoint.empty());
+    if (from_pod_ip) {
+        throw std::invalid_argument("ClientOptions.pod_ip '" + options.pod_ip + "' gives " + field +
+                                    " '" + endpoint + "', which " + *problem);
     }
+    throw std::invalid_argument(std::string("ClientOptions.") + field + " '" + endpoint + "' " +
+                                *problem);
 }
 
 void check_positive(std::chrono::milliseconds value, const char* field) {
@@ -95,11 +105,14 @@ ResolvedEndpoints resolve_endpoints(const ClientOptions& options) {
     if (live.empty()) {
         throw std::invalid_argument("ClientOptions: set endpoint or pod_ip");
     }
-    check_endpoint(live, "endpoint");
+    const auto live_use = options.bind ? detail::EndpointUse::kBind : detail::EndpointUse::kConnect;
+    check_endpoint(live, "endpoint", live_use, options);
     out.live = offset_endpoint_port(live, options.data_parallel_rank);
+    check_endpoint(out.live, "endpoint", live_use, options);  // the rank may take it past 65535
     if (options.replay_enabled && !replay.empty()) {
-        check_endpoint(replay, "replay_endpoint");
+        check_endpoint(replay, "replay_endpoint", detail::EndpointUse::kConnect, options);
         out.replay = offset_endpoint_port(replay, options.data_parallel_rank);
+        check_endpoint(out.replay, "replay_endpoint", detail::EndpointUse::kConnect, options);
     }
     return out;
 }

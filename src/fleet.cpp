@@ -9,6 +9,7 @@
 
 #include <kvevents/fleet.h>
 
+#include "endpoint_syntax.h"
 #include "fleet_loop.h"
 #include "fleet_member.h"
 #include "logger_or_silent.h"
@@ -194,6 +195,8 @@ struct Fleet::Impl {
             member->loop = loop;
             members[key] = member;
         }
+        detail::warn_if_unresolvable(member->endpoints, member->options.bind,
+                                     member->options.pod_key, *member->log);
         if (old)
             stop_member(old, false);
         const bool wait = !on_a_loop_thread();

@@ -20,6 +20,7 @@
 #include <kvevents/decode.h>
 #include <kvevents/zmq_client.h>
 
+#include "endpoint_syntax.h"
 #include "live_subscription.h"
 #include "logger_or_silent.h"
 #include "publisher_stream.h"
@@ -263,6 +264,8 @@ void ZmqClient::Start() {
         throw std::logic_error("ZmqClient::Start called twice");
     }
     impl_->started = true;
+    detail::warn_if_unresolvable(impl_->endpoints, impl_->options.bind, impl_->options.pod_key,
+                                 *impl_->log);
     std::promise<void> opened;
     std::future<void> result = opened.get_future();
     impl_->thread = std::thread([impl = impl_.get(), opened = std::move(opened)]() mutable {

@@ -288,5 +288,57 @@ TEST(OperatorWarnings, DisconnectsWarnButAFlappingPublisherIsRateLimited) {
     EXPECT_EQ(client->stats().reconnects, 3U);
 }
 
+// libzmq resolves a host name when it connects, and again on every reconnect: a name that does not
+// resolve is no error (the pod may appear in DNS later), but it is said once, by name.
+TEST(OperatorWarnings, AHostThatDoesNotResolveIsNamed) {
+    const std::string endpoint = "tcp://kvevents-no-such-host.invalid:5557";
+    CapturedLog client_log;
+    {
+        RecordingHandler handler;
+        ClientOptions o;
+        o.pod_key = "pod-dns";
+        o.endpoint = endpoint;
+        o.replay_enabled = false;
+        o.logger = client_log.logger;
+        ZmqClient client(o, handler);
+        client.Start();
+        client.Stop();
+    }
+    CapturedLog fleet_log;
+    {
+        RecordingHandler handler;
+        FleetOptions fo;
+        fo.logger = fleet_log.logger;
+        Fleet fleet(fo, handler);
+        ClientOptions o;
+        o.pod_key = "pod-dns";
+        o.pod_ip = "kvevents-no-such-host.invalid";
+        fleet.add(o);
+        fleet.stop();
+    }
+    for (const CapturedLog* log : {&client_log, &fleet_log}) {
+        const auto lines = log->lines_with("host 'kvevents-no-such-host.invalid'");
+        ASSERT_FALSE(lines.empty()) << log->text.str();
+        EXPECT_NE(lines[0].find("[warning]"), std::string::npos) << lines[0];
+        EXPECT_NE(lines[0].find("does not resolve"), std::string::npos) << lines[0];
+    }
+    EXPECT_EQ(fleet_log.lines_with("does not resolve").size(), 2U)  // live and replay
+        << fleet_log.text.str();
+    // A name that resolves, or an IP literal, says nothing.
+    CapturedLog quiet;
+    {
+        RecordingHandler handler;
+        ClientOptions o;
+        o.pod_key = "pod-local";
+        o.endpoint = "tcp://localhost:5557";
+        o.replay_endpoint = "tcp://127.0.0.1:5558";
+        o.logger = quiet.logger;
+        ZmqClient client(o, handler);
+        client.Start();
+        client.Stop();
+    }
+    EXPECT_TRUE(quiet.lines_with("does not resolve").empty()) << quiet.text.str();
+}
+
 }  // namespace
 }  // namespace kvevents

@@ -745,20 +745,20 @@ TEST(ZmqClient, InvalidOptionsAreRejectedWithTheFieldNamed) {
     EXPECT_NE(message_of(o).find("replay_backoff_max"), std::string::npos);
 }
 
-TEST(ZmqClient, UnusableReplayEndpointFailsStart) {
+TEST(ZmqClient, UnusableReplayEndpointIsRefusedBeforeAnythingOpens) {
     MockPublisher pub;
     RecordingHandler handler;
     ClientOptions o = options_for(pub);
     o.replay_endpoint = "tcp://127.0.0.1:notaport";
-    ZmqClient client(o, handler);
     try {
-        client.Start();
-        FAIL() << "Start should have thrown";
-    } catch (const std::runtime_error& e) {
-        EXPECT_NE(std::string(e.what()).find("replay tcp://127.0.0.1:notaport"), std::string::npos)
+        ZmqClient client(o, handler);
+        FAIL() << "the constructor should have thrown";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("ClientOptions.replay_endpoint "
+                                             "'tcp://127.0.0.1:notaport' has port 'notaport'"),
+                  std::string::npos)
             << e.what();
     }
-    EXPECT_FALSE(client.running());
 }
 
 TEST(ZmqClient, UnbindableEndpointFailsStart) {

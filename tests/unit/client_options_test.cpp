@@ -98,5 +98,98 @@ TEST(ValidateOptions, NamesTheBadField) {
     EXPECT_EQ(validation_error(unlimited), "");
 }
 
+// Endpoints libzmq would take and then retry for ever are refused, with the part that is wrong.
+TEST(ValidateOptions, EndpointsThatCannotWorkAreRefusedWithTheReason) {
+    struct Case {
+        const char* endpoint;
+        bool bind;
+        const char* reason;  // "" : accepted
+    };
+    const Case cases[] = {
+        {"tcp://127.0.0.1:5557", false, ""},
+        {"tcp://10.0.0.7:1", false, ""},
+        {"tcp://pod-a.ns.svc.cluster.local:5557", false, ""},
+        {"tcp://[::1]:5557", false, ""},
+        {"tcp://[fe80::1%eth0]:5557", false, ""},
+        {"tcp://127.0.0.1:*", true, ""},
+        {"tcp://*:5557", true, ""},
+        {"tcp://eth0:5557", true, ""},
+        {"tcp://127.0.0.1:0", true, ""},
+        {"tcp://192.168.1.2;10.0.0.7:5557", false, ""},
+        {"ipc:///tmp/kv", false, ""},
+        {"inproc://kv", false, ""},
+        {"tcp://127.0.0.1:99999", false, "port '99999', which is not a number in 1-65535"},
+        {"tcp://127.0.0.1:65536", false, "not a number in 1-65535"},
+        {"tcp://127.0.0.1:0", false, "not a number in 1-65535"},
+        {"tcp://127.0.0.1:70000", true, "not a number in 0-65535 or '*'"},
+        {"tcp://127.0.0.1:55x", false, "port '55x'"},
+        {"tcp://127.0.0.1:", false, "port ''"},
+        {"tcp://127.0.0.1:*", false, "only a bound endpoint may use"},
+        {"tcp://*:5557", false, "only a bound endpoint may use"},
+        {"tcp://256.1.1.1:5557", false, "'256.1.1.1', which is not a valid IPv4 address"},
+        {"tcp://10.0.0:5557", false, "not a valid IPv4 address"},
+        {"tcp://127.0.0.1", false, "has no port"},
+        {"tcp://:5557", false, "has no host"},
+        {"tcp://::1:5557", false, "without brackets: write tcp://[::1]:5557"},
+        {"tcp://[::1]5557", false, "no port after its IPv6 address"},
+        {"tcp://[::1:5557", false, "unclosed '['"},
+        {"tcp://[10.0.0.1]:5557", false, "not an IPv6 address"},
+        {"tcp://bad host:5557", false, "neither an IP address nor a host name"},
+        {"ipc://", false, "no path"},
+        {"ipc://*", false, "only a bound endpoint"},
+        {"inproc://", false, "no name"},
+        {"udp://10.0.0.7:5557", false, "must start with tcp://, ipc:// or inproc://"},
+    };
+    for (const Case& c : cases) {
+        ClientOptions o;
+        o.pod_key = "p";
+        o.endpoint = c.endpoint;
+        o.bind = c.bind;
+        o.replay_enabled = false;
+        const std::string error = validation_error(o);
+        SCOPED_TRACE(std::string(c.endpoint) + (c.bind ? " (bind)" : " (connect)"));
+        if (std::string(c.reason).empty()) {
+            EXPECT_EQ(error, "");
+        } else {
+            EXPECT_NE(error.find(c.reason), std::string::npos) << error;
+            EXPECT_NE(error.find("ClientOptions.endpoint '" + std::string(c.endpoint) + "'"),
+                      std::string::npos)
+                << error;
+        }
+    }
+}
+
+TEST(ValidateOptions, ReplayEndpointsAreCheckedAsConnectedOnes) {
+    ClientOptions o;
+    o.pod_key = "p";
+    o.endpoint = "tcp://127.0.0.1:*";
+    o.bind = true;
+    o.replay_endpoint = "tcp://127.0.0.1:*";
+    EXPECT_NE(validation_error(o).find("ClientOptions.replay_endpoint 'tcp://127.0.0.1:*' has "
+                                       "port '*', which only a bound endpoint may use"),
+              std::string::npos)
+        << validation_error(o);
+}
+
+TEST(ValidateOptions, ABadPodIpIsNamedWithTheEndpointItGives) {
+    ClientOptions o;
+    o.pod_key = "p";
+    o.pod_ip = "256.1.1.1";
+    const std::string error = validation_error(o);
+    EXPECT_NE(error.find("ClientOptions.pod_ip '256.1.1.1' gives endpoint "
+                         "'tcp://256.1.1.1:5557', which has host '256.1.1.1'"),
+              std::string::npos)
+        << error;
+}
+
+TEST(ValidateOptions, ARankThatTakesThePortPast65535IsRefused) {
+    ClientOptions o;
+    o.pod_key = "p";
+    o.endpoint = "tcp://127.0.0.1:65535";
+    o.data_parallel_rank = 1;
+    EXPECT_NE(validation_error(o).find("past port 65535"), std::string::npos)
+        << validation_error(o);
+}
+
 }  // namespace
 }  // namespace kvevents
