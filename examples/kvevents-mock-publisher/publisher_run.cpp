@@ -5,6 +5,7 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <thread>
 
 #include <unistd.h>
 
@@ -101,7 +102,7 @@ private:
     // A new engine incarnation: sequence from 0, replay buffer and cache empty.
     void restart(const char* cause) {
         if (settings_.restart_reopens) {
-            publisher_.reopen();
+            reopen_sockets();
         } else {
             publisher_.restart();
         }
@@ -118,6 +119,22 @@ private:
         line.string(cause);
         line.end_object();
         out_ << line.str() << std::endl;
+    }
+
+    // libzmq closes a listener on its I/O thread after close() returns, so binding the same port
+    // again at once can find it still taken: retry for a while, as a replacement engine would.
+    void reopen_sockets() {
+        const auto give_up = Clock::now() + std::chrono::seconds(5);
+        while (true) {
+            try {
+                publisher_.reopen();
+                return;
+            } catch (const std::exception&) {
+                if (Clock::now() >= give_up)
+                    throw;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
     }
 
     void report_ready() {
@@ -192,7 +209,12 @@ int run_publisher(const PublisherSettings& settings, std::ostream& out, std::ost
         err << ": " << e.what() << '\n';
         return 2;
     }
-    return PublishingLoop(settings, *publisher, out).run();
+    try {
+        return PublishingLoop(settings, *publisher, out).run();
+    } catch (const std::exception& e) {
+        err << kProgram << ": " << e.what() << '\n';
+        return 1;
+    }
 }
 
 }  // namespace kvevents::cli

@@ -21,6 +21,8 @@ sigset_t publisher_signals() {
 void block_publisher_signals() {
     const sigset_t set = publisher_signals();
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    // A test that stopped reading stdout must not kill the engine it still subscribes to.
+    std::signal(SIGPIPE, SIG_IGN);
 }
 
 ReceivedSignal wait_for_signal(std::chrono::steady_clock::time_point deadline) {

@@ -17,7 +17,8 @@ struct ReceivedSignal {
 };
 
 /// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 in the calling thread and the threads it starts
-/// afterwards, so that wait_for_signal() takes them synchronously. Call before any socket exists.
+/// afterwards, so that wait_for_signal() takes them synchronously, and ignores SIGPIPE. Call
+/// before any socket exists.
 void block_publisher_signals();
 
 /// Waits until one of those signals arrives or `deadline` passes (returns at once when it has
