@@ -5,10 +5,11 @@ set -euo pipefail
 
 packages=(
     cmake ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev gcovr
-    libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libspdlog-dev
+    libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libspdlog-dev libcli11-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     prometheus-cpp-dev libssl-dev libxxhash-dev
     python3 python3-cbor2 python3-xxhash  # to make the block-hash test vectors again
+    python3-zmq python3-msgpack  # the Python subscriber example, against kvevents-mock-publisher
 )
 
 missing=()

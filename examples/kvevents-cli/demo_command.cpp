@@ -10,7 +10,7 @@
 #include <kvevents/zmq_client.h>
 
 #include "cli_args.h"
-#include "demo_workload.h"
+#include "engine_workload.h"
 #include "logging.h"
 #include "routing_demo.h"
 #include "run_control.h"
@@ -144,7 +144,7 @@ int run_demo(const std::vector<std::string>& args) {
     testing::MockPublisherOptions publisher_options;
     publisher_options.topic = "kv@demo-pod@demo-model";
     testing::MockPublisher publisher(publisher_options);
-    DemoWorkload workload(7);
+    EngineWorkload workload(7);
     std::mt19937_64 rng(11);
 
     std::uint64_t published = 0;

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -10,11 +12,14 @@ namespace kvevents::cli {
 
 /// Generates what a busy vLLM pod publishes: stores of 1-4 blocks of 16 tokens that extend
 /// cached prefixes (so parents are real), evictions of stored blocks, and a rare cache reset.
-class DemoWorkload {
+/// Deterministic per seed.
+class EngineWorkload {
 public:
-    explicit DemoWorkload(std::uint64_t seed) : rng_(seed) {}
+    explicit EngineWorkload(std::uint64_t seed) : rng_(seed) {}
 
-    EventBatch next_batch(double ts);
+    /// The next batch: `events` events when given (a cache reset may be one of them), otherwise
+    /// 1 to 3, or a cache reset alone.
+    EventBatch next_batch(double ts, std::optional<std::size_t> events = std::nullopt);
     /// The engine restarted: its cache is empty.
     void forget_everything() { cached_.clear(); }
 

@@ -1,4 +1,4 @@
-#include "demo_workload.h"
+#include "engine_workload.h"
 
 #include <algorithm>
 
@@ -18,7 +18,7 @@ std::uint64_t chain(std::uint64_t parent, std::uint64_t token) {
 
 }  // namespace
 
-BlockStored DemoWorkload::store() {
+BlockStored EngineWorkload::store() {
     BlockStored ev;
     std::uniform_int_distribution<int> blocks(1, 4);
     std::uint64_t parent = 0;
@@ -43,7 +43,7 @@ BlockStored DemoWorkload::store() {
     return ev;
 }
 
-BlockRemoved DemoWorkload::evict() {
+BlockRemoved EngineWorkload::evict() {
     BlockRemoved ev;
     const std::size_t n = std::min<std::size_t>(cached_.size(), 2);
     for (std::size_t i = 0; i < n; ++i) {
@@ -57,16 +57,18 @@ BlockRemoved DemoWorkload::evict() {
     return ev;
 }
 
-EventBatch DemoWorkload::next_batch(double ts) {
+EventBatch EngineWorkload::next_batch(double ts, std::optional<std::size_t> events) {
     EventBatch batch;
     batch.ts = ts;
     if (std::bernoulli_distribution(0.01)(rng_)) {
         batch.events.emplace_back(AllBlocksCleared{});
         cached_.clear();
-        return batch;
+        if (!events)
+            return batch;
     }
-    const int events = std::uniform_int_distribution<int>(1, 3)(rng_);
-    for (int i = 0; i < events; ++i) {
+    const std::size_t count =
+        events ? *events : static_cast<std::size_t>(std::uniform_int_distribution<int>(1, 3)(rng_));
+    while (batch.events.size() < count) {
         if (cached_.size() > 64 || (!cached_.empty() && std::bernoulli_distribution(0.3)(rng_))) {
             batch.events.emplace_back(evict());
         } else {
