@@ -1,6 +1,6 @@
 #pragma once
 
-// Lowercase hex, for digests in BlockHash::to_string and for the testing helpers.
+// Lowercase hex, for digests in BlockHash::to_string and for kvevents/hex.h.
 
 #include <cstddef>
 #include <cstdint>

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cmath>
 
-#include <kvevents/testing/encoder.h>
+#include <kvevents/hex.h>
 
 namespace kvevents::cli {
 
@@ -151,7 +151,7 @@ void JsonWriter::string(std::string_view value) {
 }
 
 void JsonWriter::hex_string(std::string_view bytes) {
-    string(testing::to_hex(bytes));
+    string(kvevents::to_hex(bytes));
 }
 
 void JsonWriter::raw(std::string_view json) {

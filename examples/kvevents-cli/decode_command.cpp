@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include <kvevents/decode.h>
-#include <kvevents/testing/encoder.h>
+#include <kvevents/hex.h>
 
 #include "event_json.h"
 
@@ -96,7 +96,7 @@ int run_decode(const std::vector<std::string>& args) {
         if (hex.rfind("0x", 0) == 0 || hex.rfind("0X", 0) == 0)
             hex.remove_prefix(2);
         try {
-            payload = testing::from_hex(hex);
+            payload = kvevents::from_hex(hex);
         } catch (const std::invalid_argument& e) {
             std::cerr << where << ": not hex: " << e.what() << '\n';
             all_ok = false;

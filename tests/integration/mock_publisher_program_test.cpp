@@ -87,7 +87,7 @@ TEST(MockPublisherProgram, PrintsBoundEndpointsAndEveryBatchArrivesInOrder) {
     client.Start();
     ASSERT_TRUE(handler.wait_for_batches(40)) << handler.batch_count();
     EXPECT_EQ(handler.sequences(), test::range(0, 39));
-    for (const test::RecordedBatch& b : handler.batches()) {
+    for (const ReceivedBatch& b : handler.batches()) {
         EXPECT_EQ(b.batch.events.size(), 2U);
         EXPECT_EQ(b.topic, "kv@pod-a@model");
     }
@@ -205,7 +205,7 @@ TEST_P(MockPublisherEra, BatchesDecode) {
     ASSERT_TRUE(handler.wait_for_batches(3));
     EXPECT_EQ(handler.sequences(), test::range(0, 2));
     EXPECT_EQ(client.stats().decode_errors, 0U);
-    for (const test::RecordedBatch& b : handler.batches()) {
+    for (const ReceivedBatch& b : handler.batches()) {
         EXPECT_EQ(b.batch.events.size(), 2U);
         // vLLM v0.9's envelope has no rank.
         EXPECT_EQ(b.batch.data_parallel_rank,

@@ -13,13 +13,14 @@
 #include <gtest/gtest.h>
 
 #include <kvevents/block_hasher.h>
+#include <kvevents/hex.h>
 #include <kvevents/testing/encoder.h>
 
 namespace kvevents {
 namespace {
 
-using testing::from_hex;
-using testing::to_hex;
+using kvevents::from_hex;
+using kvevents::to_hex;
 
 // "-" is None; any other string field is "x" and the hex of its UTF-8.
 std::optional<std::string> text_field(const std::string& field) {

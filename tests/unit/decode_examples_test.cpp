@@ -10,6 +10,7 @@
 
 #include <kvevents/decode.h>
 #include <kvevents/events.h>
+#include <kvevents/hex.h>
 #include <kvevents/testing/encoder.h>
 
 #include "test_helpers.h"
@@ -296,7 +297,7 @@ TEST_P(ReencodeExampleTest, EncoderReproducesPublisherBytes) {
     const DecodeResult r = test::decode(original);
     ASSERT_TRUE(r.ok());
     const std::string encoded = testing::encode_batch(r.batch, {c.era, false});
-    EXPECT_EQ(testing::to_hex(encoded), testing::to_hex(original));
+    EXPECT_EQ(kvevents::to_hex(encoded), kvevents::to_hex(original));
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples,

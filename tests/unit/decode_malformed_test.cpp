@@ -17,6 +17,7 @@
 
 #include <kvevents/decode.h>
 #include <kvevents/events.h>
+#include <kvevents/hex.h>
 #include <kvevents/testing/encoder.h>
 
 #include "msgpack_builder.h"
@@ -59,11 +60,11 @@ void operator delete(void* p, std::size_t) noexcept {
 namespace kvevents {
 namespace {
 
+using kvevents::from_hex;
 using test::batch_of;
 using test::good_removed_map;
 using test::good_stored;
 using test::MsgBuilder;
-using testing::from_hex;
 using ::testing::HasSubstr;
 
 // The envelope `[1700000000.5, ` up to the events, as hex.
@@ -222,7 +223,7 @@ std::vector<MalformedCase> malformed_cases() {
     c.push_back(fatal_event_case("InvalidByteInsideEvent", stored_with("91c1"),
                                  DecodeErrc::kInvalidByte, "0xc1"));
     c.push_back(fatal_event_case("Nesting100DeepInsideEvent",
-                                 stored_with(testing::to_hex(nested_arrays(100)).c_str()),
+                                 stored_with(kvevents::to_hex(nested_arrays(100)).c_str()),
                                  DecodeErrc::kTooDeep, "nesting deeper than"));
     c.push_back(fatal_case("TruncatedInsideUint64Hash",
                            envelope_hex("9192ab426c6f636b53746f72656491cf11223344"),
@@ -292,7 +293,7 @@ std::vector<MalformedCase> malformed_cases() {
                            "block_hashes[0]", "digest of 0 bytes"));
     c.push_back(
         event_case("BinHashOf33Bytes",
-                   stored_with(("91c421" + testing::to_hex(std::string(33, '\x11'))).c_str()),
+                   stored_with(("91c421" + kvevents::to_hex(std::string(33, '\x11'))).c_str()),
                    DecodeErrc::kBadHash, "block_hashes[0]", "digest of 33 bytes"));
     c.push_back(event_case("ParentAsStr", stored9("a178", "90", "04", "c0", "c0"),
                            DecodeErrc::kWrongType, "parent_block_hash", "got str"));
@@ -509,7 +510,7 @@ TEST(MalformedDecodeTest, HugeDeclaredLengthsAllocateNothingLarge) {
         between_good(stored9("c0", "90", "04", "c0", "91ddffffffff")),
     };
     for (const std::string& payload : payloads) {
-        SCOPED_TRACE(testing::to_hex(payload));
+        SCOPED_TRACE(kvevents::to_hex(payload));
         t_largest_allocation = 0;
         const DecodeResult r = test::decode(payload);
         const std::size_t largest = t_largest_allocation;

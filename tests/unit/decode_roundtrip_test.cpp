@@ -14,6 +14,7 @@
 
 #include <kvevents/decode.h>
 #include <kvevents/events.h>
+#include <kvevents/hex.h>
 #include <kvevents/testing/encoder.h>
 
 #include "msgpack_builder.h"
@@ -344,7 +345,7 @@ TEST_P(RoundtripTest, ReencodingTheDecodedBatchGivesTheSameBytes) {
     const std::string first = testing::encode_batch(make_batch(hash_kind()), options());
     const DecodeResult r = test::decode(first);
     expect_clean(r);
-    EXPECT_EQ(testing::to_hex(testing::encode_batch(r.batch, options())), testing::to_hex(first));
+    EXPECT_EQ(kvevents::to_hex(testing::encode_batch(r.batch, options())), kvevents::to_hex(first));
 }
 
 TEST_P(RoundtripTest, HashesKeepKindAndSign) {
@@ -878,7 +879,7 @@ namespace {
 // Found by the fuzzer: an SGLang metadata map whose key is a modeled field's name ("block_size")
 // is kept in other_fields; the map-era encoder must not write it as a second "block_size" key.
 TEST(RoundTrip, MetadataKeyNamedLikeAFieldDoesNotCollideWhenReencoded) {
-    const std::string payload = testing::from_hex(
+    const std::string payload = kvevents::from_hex(
         "93cb41d954fc40200000919"
         "8ab426c6f636b53746f72656491d3f0e1d2c3b4a59687e7929201039202030240a347505581aa626c6f636b"
         "5f73697a65a17400");

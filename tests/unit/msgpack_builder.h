@@ -12,6 +12,7 @@
 
 #include <msgpack.hpp>
 
+#include <kvevents/hex.h>
 #include <kvevents/testing/encoder.h>
 
 namespace kvevents::test {
@@ -25,7 +26,7 @@ public:
     msgpack::packer<msgpack::sbuffer>& packer() { return packer_; }
 
     /// Appends bytes given as hex, verbatim.
-    MsgBuilder& hex(std::string_view hex_bytes) { return raw(testing::from_hex(hex_bytes)); }
+    MsgBuilder& hex(std::string_view hex_bytes) { return raw(kvevents::from_hex(hex_bytes)); }
     /// Appends bytes verbatim (e.g. an already encoded value).
     MsgBuilder& raw(const std::string& bytes) {
         buffer_.write(bytes.data(), bytes.size());

@@ -19,6 +19,7 @@
 #include <kvevents/block_hash.h>
 #include <kvevents/decode.h>
 #include <kvevents/events.h>
+#include <kvevents/hex.h>
 #include <kvevents/testing/encoder.h>
 #include <kvevents/value.h>
 
@@ -50,7 +51,7 @@ inline void PrintTo(const Value& v, std::ostream* os) {
             *os << '"' << v.text << '"';
             break;
         case Value::Kind::kBytes:
-            *os << "bin:" << testing::to_hex(v.text);
+            *os << "bin:" << kvevents::to_hex(v.text);
             break;
         case Value::Kind::kArray:
         case Value::Kind::kMap: {
@@ -121,7 +122,7 @@ inline DecodeResult decode(const std::string& bytes) {
 }
 
 inline DecodeResult decode_hex(const std::string& hex) {
-    return decode(testing::from_hex(hex));
+    return decode(kvevents::from_hex(hex));
 }
 
 /// The examples in tests/data/wire_examples.txt, by name ("E1" ... "E10"), as raw bytes.
@@ -141,7 +142,7 @@ inline const std::map<std::string, std::string>& wire_examples() {
             std::string name;
             std::string hex;
             fields >> name >> hex;
-            out[name] = testing::from_hex(hex);
+            out[name] = kvevents::from_hex(hex);
         }
         return out;
     }();

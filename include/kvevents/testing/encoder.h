@@ -30,11 +30,4 @@ struct EncodeOptions {
 /// dropped, as that publisher would never have sent them.
 std::string encode_batch(const EventBatch& batch, const EncodeOptions& options = {});
 
-/// Lowercase hex of arbitrary bytes.
-std::string to_hex(std::string_view bytes);
-
-/// Parses hex (whitespace ignored, either case). Throws std::invalid_argument naming the
-/// offending position on an odd digit count or a non-hex character.
-std::string from_hex(std::string_view hex);
-
 }  // namespace kvevents::testing
