@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     cmake ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev gcovr
     libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libspdlog-dev
-    libgtest-dev libgmock-dev libbenchmark-dev
+    libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
     prometheus-cpp-dev libssl-dev libxxhash-dev
     python3 python3-cbor2 python3-xxhash  # to make the block-hash test vectors again
 )
