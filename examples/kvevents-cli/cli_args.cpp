@@ -7,6 +7,16 @@
 
 namespace kvevents::cli {
 
+CLI::App* add_command(CLI::App& app,
+                      const std::string& name,
+                      const std::string& summary,
+                      const std::string& details) {
+    CLI::App* command = app.add_subcommand(name, summary);
+    command->footer(details);
+    command->allow_extras();
+    return command;
+}
+
 std::uint64_t whole_number_of(const std::string& flag,
                               const std::string& text,
                               std::uint64_t min,

@@ -30,6 +30,13 @@ struct Command {
     std::function<int()> run;
 };
 
+/// A command of `app`: `summary` in the list of commands, `details` at the end of its --help.
+/// Arguments that none of its options take are left for reject_leftovers().
+CLI::App* add_command(CLI::App& app,
+                      const std::string& name,
+                      const std::string& summary,
+                      const std::string& details);
+
 /// `text` as a whole number from min to max; a UsageError names `flag` otherwise.
 std::uint64_t whole_number_of(const std::string& flag,
                               const std::string& text,

@@ -115,9 +115,8 @@ int run_decode(const CLI::App& command, const DecodeConfig& config) {
 
 Command add_decode_command(CLI::App& app) {
     auto config = std::make_shared<DecodeConfig>();
-    CLI::App* command = app.add_subcommand(
-        "decode", "decode msgpack payloads (hex lines or --raw) into JSON lines");
-    command->footer(
+    CLI::App* command = add_command(
+        app, "decode", "decode msgpack payloads (hex lines or --raw) into JSON lines",
         "Prints one JSON line per event. Reads FILE (or standard input):\n"
         "one hex payload per line, 0x prefix optional; blank lines and lines starting with #\n"
         "are skipped. A binary file needs --raw.");

@@ -199,9 +199,8 @@ int run_demo(const CLI::App& command, const DemoConfig& config) {
 
 Command add_demo_command(CLI::App& app) {
     auto config = std::make_shared<DemoConfig>();
-    CLI::App* command = app.add_subcommand(
-        "demo", "run a mock vLLM publisher with faults and follow it (a self-check)");
-    command->footer(
+    CLI::App* command = add_command(
+        app, "demo", "run a mock vLLM publisher with faults and follow it (a self-check)",
         "Publishes a realistic KV-event workload from an in-process mock vLLM engine (history\n"
         "before the subscriber starts, dropped batches, an engine restart), follows it with a\n"
         "ZmqClient, prints every event and checks nothing was lost or repeated. Then routes a\n"

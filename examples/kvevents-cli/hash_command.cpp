@@ -66,9 +66,8 @@ int run_hash(const CLI::App& command, const HashConfig& config) {
 
 Command add_hash_command(CLI::App& app) {
     auto config = std::make_shared<HashConfig>();
-    CLI::App* command =
-        app.add_subcommand("hash", "print the block hashes vLLM gives a prompt's tokens");
-    command->footer(
+    CLI::App* command = add_command(
+        app, "hash", "print the block hashes vLLM gives a prompt's tokens",
         "Prints, for each full block of the prompt, the hash vLLM gives it:\n"
         "{\"block\": i, \"hash\": \"<hex digest>\", \"hash_u64\": n}; hash_u64 is what vLLM "
         "publishes\n"

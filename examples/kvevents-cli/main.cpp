@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     app.footer("Run 'kvevents-cli COMMAND --help' for a command's options.");
     app.set_version_flag("--version", std::string("kvevents-cli ") + KVEVENTS_VERSION);
     app.require_subcommand(0, 1);
-    // Unknown arguments are reported by each command, as "unknown option" with the command's name.
+    // Unknown arguments are reported as usage errors in our words (see run() and add_command()).
     app.allow_extras();
     // A flag given twice: the last one counts.
     app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -56,7 +56,6 @@ int main(int argc, char** argv) {
     for (auto add : {kvevents::cli::add_subscribe_command, kvevents::cli::add_demo_command,
                      kvevents::cli::add_decode_command, kvevents::cli::add_hash_command}) {
         commands.push_back(add(app));
-        commands.back().app->allow_extras();
     }
     try {
         return run(app, commands, argc, argv);

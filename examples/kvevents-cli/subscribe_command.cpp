@@ -309,9 +309,8 @@ int run_subscribe(const CLI::App& command, SubscribeConfig& config) {
 
 Command add_subscribe_command(CLI::App& app) {
     auto config = std::make_shared<SubscribeConfig>();
-    CLI::App* command =
-        app.add_subcommand("subscribe", "follow live publishers and print their events");
-    command->footer(
+    CLI::App* command = add_command(
+        app, "subscribe", "follow live publishers and print their events",
         "Give at least one of (--endpoint EP [--replay EP] | --pod-ip IP | --pods-file FILE).\n"
         "Events go to stdout, notices and statistics to stderr.");
     add_target_flags(*command, *config);
