@@ -1,12 +1,16 @@
 // Decoder throughput against the object-tree approach, on identical bytes in the same run.
 // Read the ratio of BM_Decode/<case> to BM_Baseline/<case> items_per_second.
 #include <string>
+#include <vector>
 
+#include <CLI/CLI.hpp>
 #include <benchmark/benchmark.h>
 
 #include <kvevents/decode.h>
 #include <kvevents/testing/encoder.h>
 
+#include "bench_flags.h"
+#include "google_benchmark_main.h"
 #include "object_tree_baseline.h"
 #include "workload.h"
 
@@ -59,4 +63,12 @@ BENCHMARK_CAPTURE(BM_Baseline, positional, WireEra::kKvCacheSpec);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+    CLI::App app(
+        "Decoder throughput against the object-tree approach, on identical bytes in the same run.",
+        "kvevents-decode-bench");
+    app.footer(kvevents::bench::kGoogleBenchmarkFlagsNote);
+    const std::vector<std::string> benchmark_flags =
+        kvevents::bench::parse_flags_or_exit(app, argc, argv, true);
+    return kvevents::bench::run_google_benchmarks(argv[0], benchmark_flags);
+}

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <kvevents/testing/encoder.h>
 #include <kvevents/zmq_client.h>
 
+#include "bench_flags.h"
 #include "process_memory.h"
 #include "sample_stats.h"
 #include "wire_frames.h"
@@ -354,8 +356,25 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    // Optional: a file to write every latency sample to ("receiver rate latency_us" per line).
-    FILE* samples = argc > 1 ? std::fopen(argv[1], "w") : nullptr;
+    CLI::App app(
+        "End to end: a ZmqClient against a bare libzmq SUB loop over loopback TCP; throughput,\n"
+        "latency at three rates and memory, ending with one JSON line of every figure (about 30 "
+        "s).",
+        "kvevents-bench");
+    std::string samples_path;
+    app.add_option("--samples", samples_path,
+                   "also write every latency sample to FILE, one \"receiver rate latency_us\" per\n"
+                   "line (bench/plot_latency.sh draws them)")
+        ->type_name("FILE");
+    kvevents::bench::parse_flags_or_exit(app, argc, argv);
+    FILE* samples = nullptr;
+    if (!samples_path.empty()) {
+        samples = std::fopen(samples_path.c_str(), "w");
+        if (!samples) {
+            std::fprintf(stderr, "kvevents-bench: cannot write '%s'\n", samples_path.c_str());
+            return 2;
+        }
+    }
 
     // Throughput: raw and client alternate, five rounds each, and the medians are compared, so a
     // noisy neighbour on this shared machine hits both sides alike.

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -24,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -37,6 +39,7 @@
 #include <kvevents/testing/encoder.h>
 #include <kvevents/zmq_client.h>
 
+#include "bench_flags.h"
 #include "process_memory.h"
 #include "sample_stats.h"
 #include "wire_frames.h"
@@ -49,21 +52,6 @@ using namespace std::chrono_literals;
 
 constexpr int kBatchesPerSecond = 20;
 constexpr std::size_t kReplayBuffer = 10000;  // vLLM's buffer_steps
-
-const char* const kUsage =
-    "usage: kvevents-fleet-bench [options]\n"
-    "  --sizes N,N,...        publisher counts to measure (default 10,100,1000)\n"
-    "  --idle-seconds S       idle CPU measured over S seconds (default 20)\n"
-    "  --busy-seconds S       busy CPU and throughput over S seconds (default 10)\n"
-    "  --churn N              churn test: replace N/2 of N publishers while all publish "
-    "(default 100; 0: skip)\n"
-    "  --storm N              replay storm: N publishers with full histories (default 1000; "
-    "0: skip)\n"
-    "  --storm-history B      batches of history per publisher in the storm (default 10000)\n"
-    "  --max-replays K        the fleet's replay cap (default 8)\n"
-    "  --designs D,D          fleet and/or client-per-publisher (default both)\n"
-    "  --output FILE          also write the JSON line to FILE\n"
-    "  --help                 this text\n";
 
 struct Flags {
     std::vector<std::size_t> sizes{10, 100, 1000};
@@ -80,78 +68,104 @@ struct Flags {
     std::size_t history = 0;
 };
 
-[[noreturn]] void usage_error(const std::string& message) {
-    std::cerr << "kvevents-fleet-bench: " << message << " (see --help)\n";
-    std::exit(2);
-}
-
 std::size_t number_of(const std::string& flag, const std::string& text, std::size_t max) {
     std::size_t value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || end != text.data() + text.size() || value > max)
-        usage_error(flag + " needs a whole number up to " + std::to_string(max) + ", got '" + text +
-                    "'");
+        throw CLI::ValidationError(flag + " needs a whole number up to " + std::to_string(max) +
+                                   ", got '" + text + "'");
     return value;
+}
+
+// An option whose value, a whole number up to max, goes to `set`.
+CLI::Option* add_number(CLI::App& app,
+                        const std::string& flag,
+                        std::size_t max,
+                        std::function<void(std::size_t)> set,
+                        const std::string& description) {
+    return app
+        .add_option_function<std::string>(
+            flag,
+            [flag, max, set = std::move(set)](const std::string& text) {
+                set(number_of(flag, text, max));
+            },
+            description)
+        ->type_name("N");
+}
+
+// The comma-separated parts of `text`.
+std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> parts;
+    std::stringstream in(text);
+    for (std::string part; std::getline(in, part, ',');) parts.push_back(part);
+    return parts;
 }
 
 Flags parse_flags(int argc, char** argv) {
     Flags f;
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        if (flag == "--help" || flag == "-h") {
-            std::cout << kUsage;
-            std::exit(0);
-        }
-        static const char* const kFlags[] = {"--sizes",       "--idle-seconds", "--busy-seconds",
-                                             "--churn",       "--storm",        "--storm-history",
-                                             "--max-replays", "--designs",      "--output",
-                                             "--serve",       "--history"};
-        if (std::find(std::begin(kFlags), std::end(kFlags), flag) == std::end(kFlags))
-            usage_error("unknown option '" + flag + "'");
-        if (i + 1 >= argc)
-            usage_error(flag + " needs a value");
-        const std::string value = argv[++i];
-        if (flag == "--sizes") {
-            f.sizes.clear();
-            std::stringstream parts(value);
-            for (std::string part; std::getline(parts, part, ',');) {
-                const std::size_t n = number_of(flag, part, 5000);
-                if (n == 0)
-                    usage_error("--sizes entries must be at least 1");
-                f.sizes.push_back(n);
-            }
-        } else if (flag == "--idle-seconds") {
-            f.idle_seconds = static_cast<int>(number_of(flag, value, 3600));
-        } else if (flag == "--busy-seconds") {
-            f.busy_seconds =
-                static_cast<int>(std::max<std::size_t>(1, number_of(flag, value, 3600)));
-        } else if (flag == "--churn") {
-            f.churn = number_of(flag, value, 5000);
-        } else if (flag == "--storm") {
-            f.storm = number_of(flag, value, 5000);
-        } else if (flag == "--storm-history") {
-            f.storm_history = std::max<std::size_t>(1, number_of(flag, value, kReplayBuffer));
-        } else if (flag == "--max-replays") {
-            f.max_replays = std::max<std::size_t>(1, number_of(flag, value, 100000));
-        } else if (flag == "--designs") {
-            f.designs.clear();
-            std::stringstream parts(value);
-            for (std::string part; std::getline(parts, part, ',');) {
-                if (part != "fleet" && part != "client-per-publisher")
-                    usage_error("--designs takes fleet and client-per-publisher, got '" + part +
-                                "'");
-                f.designs.push_back(part);
-            }
-        } else if (flag == "--output") {
-            f.output = value;
-        } else if (flag == "--serve") {
-            f.serve = number_of(flag, value, 10000);
-        } else if (flag == "--history") {
-            f.history = number_of(flag, value, kReplayBuffer);
-        } else {
-            usage_error("unknown option '" + flag + "'");
-        }
-    }
+    CLI::App app(
+        "The Fleet against one ZmqClient per publisher, following many publishers from one\n"
+        "process. Prints readable results to stderr and one JSON line of every figure to stdout.",
+        "kvevents-fleet-bench");
+    app.add_option_function<std::string>(
+           "--sizes",
+           [&f](const std::string& text) {
+               f.sizes.clear();
+               for (const std::string& part : split_commas(text)) {
+                   const std::size_t n = number_of("--sizes", part, 5000);
+                   if (n == 0)
+                       throw CLI::ValidationError("--sizes entries must be at least 1");
+                   f.sizes.push_back(n);
+               }
+           },
+           "publisher counts to measure (default 10,100,1000)")
+        ->type_name("N,N,...");
+    add_number(
+        app, "--idle-seconds", 3600, [&f](std::size_t n) { f.idle_seconds = static_cast<int>(n); },
+        "idle CPU measured over N seconds (default 20)");
+    add_number(
+        app, "--busy-seconds", 3600,
+        [&f](std::size_t n) { f.busy_seconds = static_cast<int>(std::max<std::size_t>(1, n)); },
+        "busy CPU and throughput over N seconds (default 10)");
+    add_number(
+        app, "--churn", 5000, [&f](std::size_t n) { f.churn = n; },
+        "churn test: replace N/2 of N publishers while all publish (default 100; 0: skip)");
+    add_number(
+        app, "--storm", 5000, [&f](std::size_t n) { f.storm = n; },
+        "replay storm: N publishers with full histories (default 1000; 0: skip)");
+    add_number(
+        app, "--storm-history", kReplayBuffer,
+        [&f](std::size_t n) { f.storm_history = std::max<std::size_t>(1, n); },
+        "batches of history per publisher in the storm (default 10000)");
+    add_number(
+        app, "--max-replays", 100000,
+        [&f](std::size_t n) { f.max_replays = std::max<std::size_t>(1, n); },
+        "the fleet's replay cap (default 8)");
+    app.add_option_function<std::string>(
+           "--designs",
+           [&f](const std::string& text) {
+               f.designs.clear();
+               for (const std::string& part : split_commas(text)) {
+                   if (part != "fleet" && part != "client-per-publisher")
+                       throw CLI::ValidationError(
+                           "--designs takes fleet and client-per-publisher, got '" + part + "'");
+                   f.designs.push_back(part);
+               }
+           },
+           "fleet and/or client-per-publisher (default both)")
+        ->type_name("D,D");
+    app.add_option_function<std::string>(
+           "--output", [&f](const std::string& path) { f.output = path; },
+           "also write the JSON line to FILE")
+        ->type_name("FILE");
+    // Internal: how the program starts itself as the publisher process.
+    add_number(
+        app, "--serve", 10000, [&f](std::size_t n) { f.serve = n; }, "")
+        ->group("");
+    add_number(
+        app, "--history", kReplayBuffer, [&f](std::size_t n) { f.history = n; }, "")
+        ->group("");
+    kvevents::bench::parse_flags_or_exit(app, argc, argv);
     return f;
 }
 

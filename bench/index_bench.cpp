@@ -2,7 +2,7 @@
 // (std::unordered_map<key, small vector of holders> under one std::shared_mutex), on a fleet of
 // publishers with shared system-prompt prefixes, and BlockHasher's throughput per algorithm.
 //
-//   kvevents-index-bench [--publishers=N] [--blocks-per-publisher=N] [benchmark flags]
+//   kvevents-index-bench [--publishers N] [--blocks-per-publisher N] [--benchmark_...=...]
 //
 // Defaults: 100 publishers with about 100,000 blocks each. Each publisher holds 100 chains of
 // 1,000 blocks; a chain starts with one of 50 system prompts of 32 blocks (each publisher uses
@@ -13,19 +13,22 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <benchmark/benchmark.h>
 
 #include <kvevents/block_hasher.h>
 #include <kvevents/prefix_index.h>
 
+#include "bench_flags.h"
+#include "google_benchmark_main.h"
 #include "index_baseline.h"
 #include "process_memory.h"
 
@@ -286,37 +289,22 @@ BENCHMARK_TEMPLATE(BM_Update, OursAdapter);
 BENCHMARK_TEMPLATE(BM_Update, BaselineAdapter);
 BENCHMARK(BM_BlockHasher)->DenseRange(0, 3);
 
-// Takes --name=N off the arguments; true when it was there.
-bool take_size_flag(int& argc, char** argv, const char* name, std::size_t& value) {
-    const std::size_t len = std::strlen(name);
-    for (int i = 1; i < argc; ++i) {
-        if (std::strncmp(argv[i], name, len) != 0 || argv[i][len] != '=')
-            continue;
-        char* end = nullptr;
-        const unsigned long long v = std::strtoull(argv[i] + len + 1, &end, 10);
-        if (*end != '\0' || v == 0) {
-            std::fprintf(stderr,
-                         "kvevents-index-bench: %s needs a positive whole number, got '%s'\n", name,
-                         argv[i] + len + 1);
-            std::exit(2);
-        }
-        value = static_cast<std::size_t>(v);
-        for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
-        --argc;
-        return true;
-    }
-    return false;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    take_size_flag(argc, argv, "--publishers", g_publishers);
-    take_size_flag(argc, argv, "--blocks-per-publisher", g_blocks_per_publisher);
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv))
-        return 2;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
+    CLI::App app(
+        "PrefixIndex against a shared_mutex unordered_map baseline, and BlockHasher throughput.",
+        "kvevents-index-bench");
+    const CLI::Range at_least_one(std::size_t{1}, std::numeric_limits<std::size_t>::max());
+    app.add_option("--publishers", g_publishers, "publishers in the fleet (default 100)")
+        ->check(at_least_one)
+        ->type_name("N");
+    app.add_option("--blocks-per-publisher", g_blocks_per_publisher,
+                   "blocks each publisher holds (default 100000)")
+        ->check(at_least_one)
+        ->type_name("N");
+    app.footer(kvevents::bench::kGoogleBenchmarkFlagsNote);
+    const std::vector<std::string> benchmark_flags =
+        kvevents::bench::parse_flags_or_exit(app, argc, argv, true);
+    return kvevents::bench::run_google_benchmarks(argv[0], benchmark_flags);
 }

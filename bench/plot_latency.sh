@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Draws docs/latency.png from the samples kvevents-bench writes when given a file name:
-#   build/release/bench/kvevents-bench /tmp/latency.txt && bench/plot_latency.sh /tmp/latency.txt
+# Draws docs/latency.png from the samples kvevents-bench writes with --samples FILE:
+#   build/release/bench/kvevents-bench --samples /tmp/latency.txt && bench/plot_latency.sh /tmp/latency.txt
 # Needs gnuplot (Debian: gnuplot-nox). One line per receiver and rate: latency against percentile.
 set -euo pipefail
 samples=${1:?usage: plot_latency.sh SAMPLES [OUT.png]}

@@ -5,6 +5,8 @@
 
 #include <kvevents/hex.h>
 
+#include "utf8.h"
+
 namespace kvevents::cli {
 
 void JsonWriter::before_value() {
@@ -67,40 +69,6 @@ void JsonWriter::number(double value) {
     const auto res = std::to_chars(buf, buf + sizeof buf, value);
     raw(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)));
 }
-
-namespace {
-
-// The length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629: no overlong forms,
-// no surrogates, nothing above U+10FFFF), or 0 if it is not one.
-std::size_t utf8_sequence_length(std::string_view s) {
-    const auto at = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-    const unsigned char lead = at(0);
-    std::size_t length = 0;
-    unsigned char low = 0x80;
-    unsigned char high = 0xbf;  // the allowed range of the second byte
-    if (lead >= 0xc2 && lead <= 0xdf) {
-        length = 2;
-    } else if (lead >= 0xe0 && lead <= 0xef) {
-        length = 3;
-        low = lead == 0xe0 ? 0xa0 : 0x80;
-        high = lead == 0xed ? 0x9f : 0xbf;
-    } else if (lead >= 0xf0 && lead <= 0xf4) {
-        length = 4;
-        low = lead == 0xf0 ? 0x90 : 0x80;
-        high = lead == 0xf4 ? 0x8f : 0xbf;
-    } else {
-        return 0;
-    }
-    if (s.size() < length || at(1) < low || at(1) > high)
-        return 0;
-    for (std::size_t i = 2; i < length; ++i) {
-        if (at(i) < 0x80 || at(i) > 0xbf)
-            return 0;
-    }
-    return length;
-}
-
-}  // namespace
 
 void JsonWriter::string(std::string_view value) {
     before_value();

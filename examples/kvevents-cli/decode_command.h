@@ -1,12 +1,10 @@
 #pragma once
 
-#include <string>
-#include <vector>
+#include "cli_args.h"
 
 namespace kvevents::cli {
 
-/// `kvevents-cli decode [--raw] [FILE|-]`: prints one JSON line per event of each payload.
-/// Returns the process exit status: 0 all decoded, 1 some payload failed, 2 bad usage.
-int run_decode(const std::vector<std::string>& args);
+/// `kvevents-cli decode`: captured payloads to JSON lines.
+Command add_decode_command(CLI::App& app);
 
 }  // namespace kvevents::cli

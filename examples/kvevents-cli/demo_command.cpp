@@ -6,12 +6,15 @@
 #include <set>
 #include <thread>
 
+#include <CLI/CLI.hpp>
+
 #include <kvevents/testing/mock_publisher.h>
 #include <kvevents/zmq_client.h>
 
 #include "cli_args.h"
 #include "engine_workload.h"
 #include "logging.h"
+#include "output_flags.h"
 #include "routing_demo.h"
 #include "run_control.h"
 #include "stream_printer.h"
@@ -19,15 +22,11 @@
 namespace kvevents::cli {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: kvevents-cli demo [--format text|json|none] [--notices] [--quiet] [--log-level LEVEL]\n"
-    "  Publishes a realistic KV-event workload from an in-process mock vLLM engine (history\n"
-    "  before the subscriber starts, dropped batches, an engine restart), follows it with a\n"
-    "  ZmqClient, prints every event and checks nothing was lost or repeated. Then routes a\n"
-    "  prompt: three mock engines publish vLLM-hashed blocks, a Fleet feeds a PrefixIndex, and\n"
-    "  the prompt goes to the pod holding the most of it.\n"
-    "  --quiet           print only notices and the summary\n"
-    "  --log-level LVL   library log level on stderr (default error)\n";
+struct DemoConfig {
+    PrinterOptions printer;
+    bool quiet = false;
+    std::string log_level;
+};
 
 constexpr std::uint64_t kHistoryBatches = 150;  // published before the client exists
 constexpr std::uint64_t kLiveBatches = 250;     // then live, with drops
@@ -108,38 +107,11 @@ std::set<std::uint64_t> pick_drops(std::mt19937_64& rng, std::uint64_t first, st
     return drops;
 }
 
-}  // namespace
-
-int run_demo(const std::vector<std::string>& args) {
-    PrinterOptions printer_options;
-    bool quiet = false;
-    std::string log_level = "error";  // notices and the summary tell the story
-    std::shared_ptr<spdlog::logger> logger;
-    try {
-        ArgCursor cursor("demo", args);
-        while (!cursor.done()) {
-            const std::string flag = cursor.next();
-            if (flag == "-h" || flag == "--help") {
-                std::cout << kUsage;
-                return 0;
-            }
-            if (flag == "--format") {
-                printer_options.format = format_of(cursor, flag);
-            } else if (flag == "--notices") {
-                printer_options.json_notices = true;
-            } else if (flag == "--quiet") {
-                quiet = true;
-            } else if (flag == "--log-level") {
-                log_level = cursor.value_of(flag);
-            } else {
-                cursor.fail("unknown option '" + flag + "' (see --help)");
-            }
-        }
-        logger = make_cli_logger("demo", log_level);
-    } catch (const UsageError& e) {
-        std::cerr << e.what() << '\n';
-        return 2;
-    }
+int run_demo(const CLI::App& command, const DemoConfig& config) {
+    reject_leftovers(command);
+    check_output_flags(config.printer);
+    const bool quiet = config.quiet;
+    const std::shared_ptr<spdlog::logger> logger = make_cli_logger(config.log_level);
 
     testing::MockPublisherOptions publisher_options;
     publisher_options.topic = "kv@demo-pod@demo-model";
@@ -157,7 +129,7 @@ int run_demo(const std::vector<std::string>& args) {
     };
     for (std::uint64_t i = 0; i < kHistoryBatches; ++i) publish();
 
-    StreamPrinter printer(printer_options, std::cout, std::cerr);
+    StreamPrinter printer(config.printer, std::cout, std::cerr);
     VerifyingHandler handler(printer, quiet);
     ClientOptions options;
     options.pod_key = "demo-pod";
@@ -221,6 +193,23 @@ int run_demo(const std::vector<std::string>& args) {
     if (!ok)
         return 1;
     return run_routing_demo(std::cerr, logger) ? 0 : 1;
+}
+
+}  // namespace
+
+Command add_demo_command(CLI::App& app) {
+    auto config = std::make_shared<DemoConfig>();
+    CLI::App* command = add_command(
+        app, "demo", "run a mock vLLM publisher with faults and follow it (a self-check)",
+        "Publishes a realistic KV-event workload from an in-process mock vLLM engine (history\n"
+        "before the subscriber starts, dropped batches, an engine restart), follows it with a\n"
+        "ZmqClient, prints every event and checks nothing was lost or repeated. Then routes a\n"
+        "prompt: three mock engines publish vLLM-hashed blocks, a Fleet feeds a PrefixIndex, and\n"
+        "the prompt goes to the pod holding the most of it.");
+    add_output_flags(*command, config->printer);
+    command->add_flag("--quiet", config->quiet, "print only notices and the summary");
+    add_log_level(*command, config->log_level, "error");  // notices and the summary tell the story
+    return Command{command, [command, config] { return run_demo(*command, *config); }};
 }
 
 }  // namespace kvevents::cli

@@ -5,17 +5,9 @@
 namespace kvevents::cli {
 namespace {
 
-void write_hash(JsonWriter& out, const BlockHash& hash) {
-    if (hash.is_integer()) {
-        out.raw(hash.to_string());
-    } else {
-        out.string(hash.to_string());
-    }
-}
-
-void write_hashes(JsonWriter& out, const std::vector<BlockHash>& hashes) {
+void write_hashes(JsonWriter& out, const std::vector<BlockHash>& hashes, HashStyle hash_style) {
     out.begin_array();
-    for (const BlockHash& h : hashes) write_hash(out, h);
+    for (const BlockHash& h : hashes) write_block_hash(out, h, hash_style);
     out.end_array();
 }
 
@@ -25,8 +17,6 @@ void write_optional(JsonWriter& out, const std::optional<T>& v) {
         out.null();
     } else if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, std::string_view>) {
         out.string(*v);
-    } else if constexpr (std::is_same_v<T, BlockHash>) {
-        write_hash(out, *v);
     } else if constexpr (std::is_same_v<T, Value>) {
         write_value_json(out, *v);
     } else {
@@ -118,6 +108,14 @@ private:
 
 }  // namespace
 
+void write_block_hash(JsonWriter& out, const BlockHash& hash, HashStyle hash_style) {
+    if (hash.is_integer() && hash_style == HashStyle::kNumber) {
+        out.raw(hash.to_string());
+    } else {
+        out.string(hash.to_string());
+    }
+}
+
 void write_value_json(JsonWriter& out, const Value& value) {
     switch (value.kind) {
         case Value::Kind::kNil:
@@ -169,7 +167,8 @@ void write_value_json(JsonWriter& out, const Value& value) {
 void write_event_json(JsonWriter& out,
                       const BatchOrigin& origin,
                       const EventBatch& batch,
-                      std::size_t index) {
+                      std::size_t index,
+                      HashStyle hash_style) {
     const Event& event = batch.events[index];
     out.begin_object();
     if (origin.pod) {
@@ -193,9 +192,13 @@ void write_event_json(JsonWriter& out,
     std::visit(Overloaded{
                    [&](const BlockStored& ev) {
                        out.key("block_hashes");
-                       write_hashes(out, ev.block_hashes);
+                       write_hashes(out, ev.block_hashes, hash_style);
                        out.key("parent_block_hash");
-                       write_optional(out, ev.parent_block_hash);
+                       if (ev.parent_block_hash) {
+                           write_block_hash(out, *ev.parent_block_hash, hash_style);
+                       } else {
+                           out.null();
+                       }
                        out.key("token_ids");
                        write_token_ids(out, ev);
                        out.key("block_size");
@@ -220,7 +223,7 @@ void write_event_json(JsonWriter& out,
                    },
                    [&](const BlockRemoved& ev) {
                        out.key("block_hashes");
-                       write_hashes(out, ev.block_hashes);
+                       write_hashes(out, ev.block_hashes, hash_style);
                        out.key("medium");
                        write_optional(out, sent_name(ev.medium, ev.medium_name()));
                        const BlockRemovedExtras& x = ev.extras.or_empty();

@@ -11,6 +11,10 @@
 
 namespace kvevents::cli {
 
+/// How integer block hashes are written: as JSON numbers (exact, up to 2^64-1), or as decimal
+/// strings for readers that keep numbers as doubles (jq 1.6, JavaScript) and would round them.
+enum class HashStyle { kNumber, kString };
+
 /// Where a batch came from; printed ahead of each event's own keys.
 struct BatchOrigin {
     std::optional<std::string> pod;    // printed as "pod" when set (subscribe)
@@ -22,7 +26,11 @@ struct BatchOrigin {
 void write_event_json(JsonWriter& out,
                       const BatchOrigin& origin,
                       const EventBatch& batch,
-                      std::size_t index);
+                      std::size_t index,
+                      HashStyle hash_style);
+
+/// One block hash: an integer in `hash_style`, a digest as a lowercase hex string.
+void write_block_hash(JsonWriter& out, const BlockHash& hash, HashStyle hash_style);
 
 void write_value_json(JsonWriter& out, const Value& value);
 

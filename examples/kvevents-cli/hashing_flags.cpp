@@ -1,40 +1,51 @@
 #include "hashing_flags.h"
 
-#include <cstdint>
+#include <CLI/CLI.hpp>
 
 namespace kvevents::cli {
 
-const char* const kHashingFlagsUsage =
-    "  --hash-algo A         the engines' --prefix-caching-hash-algo: sha256 (default),\n"
-    "                        sha256_cbor, xxhash or xxhash_cbor\n"
-    "  --hash-seed S         the engines' PYTHONHASHSEED (required: without it vLLM's hashes\n"
-    "                        are random and cannot be reproduced)\n"
-    "  --block-size N        the engines' block size in tokens (default 16)\n";
-
-bool take_hashing_flag(ArgCursor& cursor, const std::string& flag, HashingFlags& flags) {
-    if (flag == "--hash-algo") {
-        const std::string name = cursor.value_of(flag);
-        const auto algorithm = hash_algorithm_from_name(name);
-        if (!algorithm)
-            cursor.fail("--hash-algo must be sha256, sha256_cbor, xxhash or xxhash_cbor, got '" +
+void add_hashing_flags(CLI::App& command, HashingFlags& flags) {
+    const std::string group = "Block hashing";
+    command
+        .add_option_function<std::string>(
+            "--hash-algo",
+            [&flags](const std::string& name) {
+                const auto algorithm = hash_algorithm_from_name(name);
+                if (!algorithm)
+                    throw UsageError(
+                        "--hash-algo must be sha256, sha256_cbor, xxhash or xxhash_cbor, got '" +
                         name + "'");
-        flags.algorithm = *algorithm;
-        return true;
-    }
-    if (flag == "--hash-seed") {
-        flags.seed = cursor.value_of(flag);
-        return true;
-    }
-    if (flag == "--block-size") {
-        flags.block_size = cursor.unsigned_of(flag, 1, BlockHasher::kMaxBlockSize);
-        return true;
-    }
-    return false;
+                flags.algorithm = *algorithm;
+                flags.any_given = true;
+            },
+            "the engines' --prefix-caching-hash-algo: sha256 (default), sha256_cbor, xxhash or\n"
+            "xxhash_cbor")
+        ->type_name("A")
+        ->group(group);
+    command
+        .add_option_function<std::string>(
+            "--hash-seed",
+            [&flags](const std::string& seed) {
+                flags.seed = seed;
+                flags.any_given = true;
+            },
+            "the engines' PYTHONHASHSEED (required: without it vLLM's hashes are random and\n"
+            "cannot be reproduced)")
+        ->type_name("S")
+        ->group(group);
+    add_whole_number(
+        command, "--block-size", 1, BlockHasher::kMaxBlockSize,
+        [&flags](std::uint64_t n) {
+            flags.block_size = n;
+            flags.any_given = true;
+        },
+        "the engines' block size in tokens (default 16)")
+        ->group(group);
 }
 
-BlockHasher make_hasher(const HashingFlags& flags, const ArgCursor& cursor) {
+BlockHasher make_hasher(const HashingFlags& flags) {
     if (!flags.seed)
-        cursor.fail("--hash-seed is required: give the PYTHONHASHSEED the engines run with");
+        throw UsageError("--hash-seed is required: give the PYTHONHASHSEED the engines run with");
     return BlockHasher(flags.algorithm, *flags.seed, flags.block_size);
 }
 

@@ -15,15 +15,13 @@ struct HashingFlags {
     HashAlgorithm algorithm = HashAlgorithm::kSha256;  // vLLM's default
     std::optional<std::string> seed;
     std::size_t block_size = 16;  // vLLM's default on GPUs
+    bool any_given = false;       // any of the flags below was on the command line
 };
 
-/// The usage lines of the flags below.
-extern const char* const kHashingFlagsUsage;
-
-/// Takes `flag` (and its value) when it is one of --hash-algo, --hash-seed, --block-size.
-bool take_hashing_flag(ArgCursor& cursor, const std::string& flag, HashingFlags& flags);
+/// Adds --hash-algo, --hash-seed and --block-size to `command`, filling `flags`.
+void add_hashing_flags(CLI::App& command, HashingFlags& flags);
 
 /// The hasher the flags describe; a UsageError names what is missing or wrong.
-BlockHasher make_hasher(const HashingFlags& flags, const ArgCursor& cursor);
+BlockHasher make_hasher(const HashingFlags& flags);
 
 }  // namespace kvevents::cli

@@ -9,19 +9,21 @@
 
 namespace kvevents::cli {
 
-OutputFormat format_of(ArgCursor& cursor, const std::string& flag) {
-    const std::string value = cursor.value_of(flag);
-    if (value == "text")
-        return OutputFormat::kText;
-    if (value == "json")
-        return OutputFormat::kJson;
-    if (value == "none")
-        return OutputFormat::kNone;
-    cursor.fail(flag + " must be text, json or none, got '" + value + "'");
-}
-
 StreamPrinter::StreamPrinter(PrinterOptions options, std::ostream& out, std::ostream& err)
     : options_(options), out_(out), err_(err) {}
+
+void StreamPrinter::write_text_hashes(const std::vector<BlockHash>& hashes) {
+    out_ << " hashes=" << hashes.size();
+    if (hashes.empty())
+        return;
+    if (!options_.verbose) {
+        out_ << " first=" << hashes.front().to_string();
+        return;
+    }
+    out_ << " block_hashes=";
+    for (std::size_t i = 0; i < hashes.size(); ++i)
+        out_ << (i == 0 ? "" : ",") << hashes[i].to_string();
+}
 
 void StreamPrinter::write_text_event(const ReceivedBatch& batch, std::size_t index) {
     const Event& event = batch.batch.events[index];
@@ -29,10 +31,7 @@ void StreamPrinter::write_text_event(const ReceivedBatch& batch, std::size_t ind
          << ' ' << event_type_name(event);
     std::visit(Overloaded{
                    [&](const BlockStored& ev) {
-                       out_ << " hashes=" << ev.block_hashes.size();
-                       if (!ev.block_hashes.empty()) {
-                           out_ << " first=" << ev.block_hashes.front().to_string();
-                       }
+                       write_text_hashes(ev.block_hashes);
                        const std::size_t tokens = ev.token_id_form == TokenIdForm::kString
                                                       ? ev.extras.or_empty().token_id_strings.size()
                                                       : ev.token_ids.size();
@@ -43,10 +42,7 @@ void StreamPrinter::write_text_event(const ReceivedBatch& batch, std::size_t ind
                        out_ << " medium=" << (ev.medium == Medium::kUnset ? "-" : ev.medium_name());
                    },
                    [&](const BlockRemoved& ev) {
-                       out_ << " hashes=" << ev.block_hashes.size();
-                       if (!ev.block_hashes.empty()) {
-                           out_ << " first=" << ev.block_hashes.front().to_string();
-                       }
+                       write_text_hashes(ev.block_hashes);
                        out_ << " medium=" << (ev.medium == Medium::kUnset ? "-" : ev.medium_name());
                    },
                    [&](const AllBlocksCleared&) {},
@@ -69,7 +65,7 @@ void StreamPrinter::print_batch(const ReceivedBatch& batch) {
             write_event_json(json_,
                              BatchOrigin{publisher_label(batch.pod_key, batch.data_parallel_rank),
                                          batch.sequence},
-                             batch.batch, i);
+                             batch.batch, i, options_.hash_style);
             out_ << json_.str() << '\n';
         } else if (options_.format == OutputFormat::kText) {
             write_text_event(batch, i);

@@ -11,16 +11,12 @@
 #include <kvevents/hashing_check.h>
 #include <kvevents/zmq_client.h>
 
-#include "cli_args.h"
+#include "event_json.h"
 #include "json_writer.h"
 
 namespace kvevents::cli {
 
 enum class OutputFormat { kText, kJson, kNone };
-
-/// The value of `flag` as an output format ("text", "json" or "none"); a UsageError names
-/// anything else.
-OutputFormat format_of(ArgCursor& cursor, const std::string& flag);
 
 struct PrinterOptions {
     OutputFormat format = OutputFormat::kText;
@@ -28,6 +24,10 @@ struct PrinterOptions {
     bool json_notices = false;
     /// Stop printing after this many events (the caller then stops the clients).
     std::optional<std::uint64_t> max_events;
+    /// With kText: every block hash of an event, not only the first.
+    bool verbose = false;
+    /// With kJson: how integer block hashes are written.
+    HashStyle hash_style = HashStyle::kNumber;
 };
 
 /// Prints what any number of clients deliver, one line per event, serialised across their threads.
@@ -47,6 +47,7 @@ public:
 
 private:
     void write_text_event(const ReceivedBatch& batch, std::size_t index);
+    void write_text_hashes(const std::vector<BlockHash>& hashes);
 
     const PrinterOptions options_;
     std::ostream& out_;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
 
 #include <kvevents/fleet.h>
@@ -14,6 +15,7 @@
 #include "descriptor_limit.h"
 #include "hashing_flags.h"
 #include "logging.h"
+#include "output_flags.h"
 #include "pods_follower.h"
 #include "run_control.h"
 #include "stream_printer.h"
@@ -23,40 +25,6 @@
 
 namespace kvevents::cli {
 namespace {
-
-constexpr const char* kUsage =
-    "usage: kvevents-cli subscribe (--endpoint EP [--replay EP] | --pod-ip IP | --pods-file FILE)"
-    "... [options]\n"
-    "  --endpoint EP         live PUB endpoint, e.g. tcp://10.0.0.7:5557 (repeatable)\n"
-    "  --replay EP           replay ROUTER endpoint of the preceding --endpoint\n"
-    "  --pod-ip IP           a pod on vLLM's default ports: tcp://IP:5557, replay tcp://IP:5558\n"
-    "  --pods-file FILE      follow the pods FILE lists, one JSON object per line:\n"
-    "                          {\"pod\": \"pod-a\", \"pod_ip\": \"10.0.0.7\", \"dp_size\": 2, "
-    "\"model\": \"m\"}\n"
-    "                          {\"pod\": \"pod-b\", \"endpoint\": \"tcp://...\", \"replay\": "
-    "\"tcp://...\"}\n"
-    "                        read again on SIGHUP and when it changes\n"
-    "  --no-replay           live stream only\n"
-    "  --dp-size N           follow data-parallel ranks 0..N-1 of each publisher (ports + rank)\n"
-    "  --topic PREFIX        only topics starting with PREFIX (default: all)\n"
-    "  --replay-from SEQ     replay from SEQ at start (default 0 with replay)\n"
-    "  --bind                bind the endpoints for engines that connect out; each topic is its\n"
-    "                        own stream (kv@<pod>@<model> names the pod)\n"
-    "  --fan-in-replay-port N  with --bind: replay each stream from tcp://<pod>:N\n"
-    "  --loops N             loop threads (default: one per core)\n"
-    "  --max-replays K       replays running at once (default 8)\n"
-    "  --metrics-port N      serve Prometheus /metrics on port N (0: any free port)\n"
-    "  --metrics-address A   address to serve metrics on (default 0.0.0.0)\n"
-    "  --format text|json|none  output format (default text); none prints no events, only\n"
-    "                        notices and the statistics lines\n"
-    "  --notices             with --format json: stream notices as JSON lines on stdout\n"
-    "  --count N             stop after N events\n"
-    "  --duration SECONDS    stop after this long\n"
-    "  --stats-interval SEC  print statistics to stderr periodically, one line per publisher\n"
-    "  --log-level LEVEL     trace|debug|info|warn|error|critical|off (default warn)\n"
-    "  --check-hashing       recompute each stored block's hash and say per publisher whether\n"
-    "                        the engines hash as configured below (a notice, and a 'hashing'\n"
-    "                        line with each statistics line)\n";
 
 struct Target {
     std::string endpoint;
@@ -80,104 +48,149 @@ struct SubscribeConfig {
     PrinterOptions printer;
     std::optional<std::chrono::milliseconds> duration;
     std::optional<std::chrono::milliseconds> stats_interval;
-    std::string log_level = "warn";
-    std::optional<BlockHasher> check_hashing;
+    std::string log_level;
+    bool check_hashing_flag = false;
+    HashingFlags hashing;
+    std::optional<BlockHasher> check_hashing;  // from the two above, after parsing
 };
 
-SubscribeConfig parse(const std::vector<std::string>& args) {
-    ArgCursor cursor("subscribe", args);
-    SubscribeConfig c;
-    HashingFlags hashing;
-    bool check_hashing = false;
-    bool hashing_flag_given = false;
-    while (!cursor.done()) {
-        const std::string flag = cursor.next();
-        if (take_hashing_flag(cursor, flag, hashing)) {
-            hashing_flag_given = true;
-        } else if (flag == "--check-hashing") {
-            check_hashing = true;
-        } else if (flag == "--endpoint") {
-            c.targets.push_back(Target{cursor.value_of(flag), "", ""});
-        } else if (flag == "--replay") {
-            if (c.targets.empty() || c.targets.back().endpoint.empty()) {
-                cursor.fail("--replay must follow the --endpoint it belongs to");
-            }
-            c.targets.back().replay = cursor.value_of(flag);
-        } else if (flag == "--pod-ip") {
-            c.targets.push_back(Target{"", "", cursor.value_of(flag)});
-        } else if (flag == "--pods-file") {
-            c.pods_file = cursor.value_of(flag);
-        } else if (flag == "--no-replay") {
-            c.no_replay = true;
-        } else if (flag == "--dp-size") {
-            c.dp_size = cursor.unsigned_of(flag, 1, 1024);
-        } else if (flag == "--topic") {
-            c.topic = cursor.value_of(flag);
-        } else if (flag == "--replay-from") {
-            c.replay_from = cursor.unsigned_of(flag, 0, UINT64_MAX - 1);
-        } else if (flag == "--bind") {
-            c.bind = true;
-        } else if (flag == "--fan-in-replay-port") {
-            c.fan_in_replay_port = static_cast<int>(cursor.unsigned_of(flag, 1, 65535));
-        } else if (flag == "--loops") {
-            c.loops = cursor.unsigned_of(flag, 1, 1024);
-        } else if (flag == "--max-replays") {
-            c.max_replays = cursor.unsigned_of(flag, 1, 100000);
-        } else if (flag == "--metrics-port") {
-            c.metrics_port = static_cast<int>(cursor.unsigned_of(flag, 0, 65535));
-        } else if (flag == "--metrics-address") {
-            c.metrics_address = cursor.value_of(flag);
-        } else if (flag == "--format") {
-            c.printer.format = format_of(cursor, flag);
-        } else if (flag == "--notices") {
-            c.printer.json_notices = true;
-        } else if (flag == "--count") {
-            c.printer.max_events = cursor.unsigned_of(flag, 1, UINT64_MAX);
-        } else if (flag == "--duration") {
-            c.duration = cursor.seconds_of(flag);
-        } else if (flag == "--stats-interval") {
-            c.stats_interval = cursor.seconds_of(flag);
-        } else if (flag == "--log-level") {
-            c.log_level = cursor.value_of(flag);
-        } else {
-            cursor.fail("unknown option '" + flag + "' (see --help)");
-        }
-    }
+void add_target_flags(CLI::App& command, SubscribeConfig& c) {
+    // Triggered as each is parsed, so that a --replay meets the --endpoint before it.
+    command
+        .add_option_function<std::string>(
+            "--endpoint",
+            [&c](const std::string& endpoint) {
+                c.targets.push_back(Target{endpoint, "", ""});
+            },
+            "live PUB endpoint, e.g. tcp://10.0.0.7:5557 (repeatable)")
+        ->type_name("EP")
+        ->trigger_on_parse()
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    command
+        .add_option_function<std::string>(
+            "--replay",
+            [&c](const std::string& endpoint) {
+                if (c.targets.empty() || c.targets.back().endpoint.empty())
+                    throw UsageError("--replay must follow the --endpoint it belongs to");
+                c.targets.back().replay = endpoint;
+            },
+            "replay ROUTER endpoint of the preceding --endpoint")
+        ->type_name("EP")
+        ->trigger_on_parse()
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    command
+        .add_option_function<std::string>(
+            "--pod-ip",
+            [&c](const std::string& ip) {
+                c.targets.push_back(Target{"", "", ip});
+            },
+            "a pod on vLLM's default ports: tcp://IP:5557, replay tcp://IP:5558 (repeatable)")
+        ->type_name("IP")
+        ->trigger_on_parse()
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    command
+        .add_option_function<std::string>(
+            "--pods-file", [&c](const std::string& path) { c.pods_file = path; },
+            "follow the pods FILE lists, one JSON object per line:\n"
+            "  {\"pod\": \"pod-a\", \"pod_ip\": \"10.0.0.7\", \"dp_size\": 2, \"model\": "
+            "\"m\"}\n"
+            "  {\"pod\": \"pod-b\", \"endpoint\": \"tcp://...\", \"replay\": \"tcp://...\"}\n"
+            "read again on SIGHUP and when it changes")
+        ->type_name("FILE");
+}
+
+void add_stream_flags(CLI::App& command, SubscribeConfig& c) {
+    command.add_flag("--no-replay", c.no_replay, "live stream only");
+    add_whole_number(
+        command, "--dp-size", 1, 1024, [&c](std::uint64_t n) { c.dp_size = n; },
+        "follow data-parallel ranks 0..N-1 of each publisher (ports + rank)");
+    command.add_option("--topic", c.topic, "only topics starting with PREFIX (default: all)")
+        ->type_name("PREFIX");
+    add_whole_number(
+        command, "--replay-from", 0, UINT64_MAX - 1, [&c](std::uint64_t n) { c.replay_from = n; },
+        "replay from SEQ at start (default 0 with replay)")
+        ->type_name("SEQ");
+    command.add_flag("--bind", c.bind,
+                     "bind the endpoints for engines that connect out; each topic is its own\n"
+                     "stream (kv@<pod>@<model> names the pod)");
+    add_whole_number(
+        command, "--fan-in-replay-port", 1, 65535,
+        [&c](std::uint64_t n) { c.fan_in_replay_port = static_cast<int>(n); },
+        "with --bind: replay each stream from tcp://<pod>:N");
+    add_whole_number(
+        command, "--loops", 1, 1024, [&c](std::uint64_t n) { c.loops = n; },
+        "loop threads (default: one per core)");
+    add_whole_number(
+        command, "--max-replays", 1, 100000, [&c](std::uint64_t n) { c.max_replays = n; },
+        "replays running at once (default 8)")
+        ->type_name("K");
+}
+
+void add_run_flags(CLI::App& command, SubscribeConfig& c) {
+    add_whole_number(
+        command, "--metrics-port", 0, 65535,
+        [&c](std::uint64_t n) { c.metrics_port = static_cast<int>(n); },
+        "serve Prometheus /metrics on port N (0: any free port)");
+    command
+        .add_option("--metrics-address", c.metrics_address,
+                    "address to serve metrics on (default 0.0.0.0)")
+        ->type_name("A");
+    add_whole_number(
+        command, "--count", 1, UINT64_MAX, [&c](std::uint64_t n) { c.printer.max_events = n; },
+        "stop after N events");
+    add_seconds(
+        command, "--duration", [&c](std::chrono::milliseconds d) { c.duration = d; },
+        "stop after this long");
+    add_seconds(
+        command, "--stats-interval", [&c](std::chrono::milliseconds d) { c.stats_interval = d; },
+        "print statistics to stderr periodically, one line per publisher");
+    add_log_level(command, c.log_level, "warn");
+    command
+        .add_flag("--check-hashing", c.check_hashing_flag,
+                  "recompute each stored block's hash and say per publisher whether the engines\n"
+                  "hash as configured by the flags below (a notice, and a 'hashing' line with\n"
+                  "each statistics line)")
+        ->group("Block hashing");
+    add_hashing_flags(command, c.hashing);
+}
+
+// The checks between flags, once all are parsed.
+void check_flags(const CLI::App& command, SubscribeConfig& c) {
+    reject_leftovers(command);
     if (c.targets.empty() && !c.pods_file)
-        cursor.fail("give at least one --endpoint, --pod-ip or --pods-file");
-    if (hashing_flag_given && !check_hashing)
-        cursor.fail("--hash-algo, --hash-seed and --block-size configure --check-hashing");
-    if (check_hashing)
-        c.check_hashing = make_hasher(hashing, cursor);
+        throw UsageError("give at least one --endpoint, --pod-ip or --pods-file");
+    if (c.hashing.any_given && !c.check_hashing_flag)
+        throw UsageError("--hash-algo, --hash-seed and --block-size configure --check-hashing");
+    if (c.check_hashing_flag)
+        c.check_hashing = make_hasher(c.hashing);
     if (c.no_replay && c.replay_from)
-        cursor.fail("--replay-from needs replay; drop --no-replay");
-    if (c.printer.json_notices && c.printer.format != OutputFormat::kJson)
-        cursor.fail("--notices needs --format json");
+        throw UsageError("--replay-from needs replay; drop --no-replay");
+    check_output_flags(c.printer);
     if (c.bind) {
         if (c.pods_file)
-            cursor.fail(
+            throw UsageError(
                 "--bind and --pods-file do not go together: engines connect to a bound "
                 "socket, a pods file lists endpoints to connect to");
         for (const Target& t : c.targets) {
             if (!t.replay.empty() || !t.pod_ip.empty())
-                cursor.fail(
+                throw UsageError(
                     "with --bind give only --endpoint: each stream's replay endpoint is "
                     "its pod's address in the topic (--fan-in-replay-port)");
         }
         if (c.dp_size != 1)
-            cursor.fail("--dp-size does not apply with --bind: each rank's topic is its stream");
+            throw UsageError(
+                "--dp-size does not apply with --bind: each rank's topic is its stream");
     } else if (c.fan_in_replay_port) {
-        cursor.fail("--fan-in-replay-port needs --bind");
+        throw UsageError("--fan-in-replay-port needs --bind");
     }
     if (c.metrics_address != "0.0.0.0" && !c.metrics_port)
-        cursor.fail("--metrics-address needs --metrics-port");
+        throw UsageError("--metrics-address needs --metrics-port");
 #ifndef KVEVENTS_CLI_METRICS
     if (c.metrics_port)
-        cursor.fail(
+        throw UsageError(
             "--metrics-port: this kvevents-cli was built without Prometheus support "
             "(install prometheus-cpp-dev and build again)");
 #endif
-    return c;
 }
 
 // What every publisher shares, whether from flags or from the pods file.
@@ -215,18 +228,10 @@ FleetOptions fleet_options(const SubscribeConfig& c, const std::shared_ptr<spdlo
     return o;
 }
 
-}  // namespace
-
-int run_subscribe(const std::vector<std::string>& args) {
-    for (const std::string& a : args) {
-        if (a == "-h" || a == "--help") {
-            std::cout << kUsage;
-            return 0;
-        }
-    }
+int run_subscribe(const CLI::App& command, SubscribeConfig& config) {
+    check_flags(command, config);
     // Declared so that the fleet (and its threads) goes before the handlers and the printer, and
     // the metrics server before the fleet it reports.
-    SubscribeConfig config;
     std::unique_ptr<StreamPrinter> printer;
     std::unique_ptr<PrintingHandler> handler;
     std::unique_ptr<HashingCheck> hashing;
@@ -236,8 +241,7 @@ int run_subscribe(const std::vector<std::string>& args) {
     std::unique_ptr<Fleet> fleet;
     std::unique_ptr<PodsFollower> pods;
     try {
-        config = parse(args);
-        auto logger = make_cli_logger("subscribe", config.log_level);
+        auto logger = make_cli_logger(config.log_level);
         raise_descriptor_limit(*logger);
         printer = std::make_unique<StreamPrinter>(config.printer, std::cout, std::cerr);
         handler = std::make_unique<PrintingHandler>(*printer);
@@ -267,9 +271,6 @@ int run_subscribe(const std::vector<std::string>& args) {
             pods = std::make_unique<PodsFollower>(*fleet, *config.pods_file, base, std::cerr);
             pods->load();
         }
-    } catch (const UsageError& e) {
-        std::cerr << e.what() << '\n';
-        return 2;
     } catch (const std::invalid_argument& e) {
         std::cerr << "kvevents-cli subscribe: " << e.what() << '\n';
         return 2;
@@ -302,6 +303,21 @@ int run_subscribe(const std::vector<std::string>& args) {
     fleet->stop();  // joins the loops: no handler call after this
     print_all_stats();
     return 0;
+}
+
+}  // namespace
+
+Command add_subscribe_command(CLI::App& app) {
+    auto config = std::make_shared<SubscribeConfig>();
+    CLI::App* command = add_command(
+        app, "subscribe", "follow live publishers and print their events",
+        "Give at least one of (--endpoint EP [--replay EP] | --pod-ip IP | --pods-file FILE).\n"
+        "Events go to stdout, notices and statistics to stderr.");
+    add_target_flags(*command, *config);
+    add_stream_flags(*command, *config);
+    add_output_flags(*command, config->printer);
+    add_run_flags(*command, *config);
+    return Command{command, [command, config] { return run_subscribe(*command, *config); }};
 }
 
 }  // namespace kvevents::cli

@@ -1,7 +1,16 @@
 # Runs COMMAND (a ;-list), checks its exit status against EXPECT_STATUS, and, when given,
-# compares stdout with EXPECT_STDOUT_FILE and checks stderr matches EXPECT_STDERR_REGEX.
+# compares stdout with EXPECT_STDOUT_FILE, checks stdout matches EXPECT_STDOUT_REGEX and stderr
+# matches EXPECT_STDERR_REGEX. With WORK_DIR, the command runs in that directory, made empty
+# first, and must leave no file in it.
 separate_arguments(cmd UNIX_COMMAND "${COMMAND}")
-execute_process(COMMAND ${cmd} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+set(work_dir_args)
+if(WORK_DIR)
+    file(REMOVE_RECURSE "${WORK_DIR}")
+    file(MAKE_DIRECTORY "${WORK_DIR}")
+    set(work_dir_args WORKING_DIRECTORY "${WORK_DIR}")
+endif()
+execute_process(COMMAND ${cmd} ${work_dir_args} RESULT_VARIABLE status OUTPUT_VARIABLE out
+                ERROR_VARIABLE err)
 if(NOT status EQUAL EXPECT_STATUS)
     message(FATAL_ERROR "exit status ${status}, expected ${EXPECT_STATUS}\nstdout:\n${out}\nstderr:\n${err}")
 endif()
@@ -11,6 +20,15 @@ if(EXPECT_STDOUT_FILE)
         message(FATAL_ERROR "stdout differs from ${EXPECT_STDOUT_FILE}\ngot:\n${out}")
     endif()
 endif()
+if(EXPECT_STDOUT_REGEX AND NOT out MATCHES "${EXPECT_STDOUT_REGEX}")
+    message(FATAL_ERROR "stdout does not match '${EXPECT_STDOUT_REGEX}':\n${out}")
+endif()
 if(EXPECT_STDERR_REGEX AND NOT err MATCHES "${EXPECT_STDERR_REGEX}")
     message(FATAL_ERROR "stderr does not match '${EXPECT_STDERR_REGEX}':\n${err}")
+endif()
+if(WORK_DIR)
+    file(GLOB left_behind "${WORK_DIR}/*" "${WORK_DIR}/.*")
+    if(left_behind)
+        message(FATAL_ERROR "the command left files behind: ${left_behind}")
+    endif()
 endif()

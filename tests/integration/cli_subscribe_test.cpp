@@ -145,6 +145,99 @@ TEST(CliSubscribe, TextFormatAndSigtermStopCleanly) {
     EXPECT_NE(cli.stderr_text().find("batches=1 events=1"), std::string::npos);
 }
 
+// A batch whose hashes and parent are above 2^53, where doubles (jq 1.6, JavaScript) round them.
+EventBatch batch_with_large_hashes() {
+    BlockStored stored;
+    stored.block_hashes = {BlockHash::from_unsigned(1234605616436508552ULL),
+                           BlockHash::from_unsigned(17357386176853808775ULL),
+                           BlockHash::from_unsigned(42)};
+    stored.parent_block_hash = BlockHash::from_unsigned(1234605616436508551ULL);
+    stored.token_ids = {1, 2, 3, 4, 5, 6};
+    stored.block_size = 2;
+    stored.set_medium("GPU");
+    BlockRemoved removed;
+    removed.block_hashes = {BlockHash::from_unsigned(7), BlockHash::from_unsigned(8)};
+    EventBatch batch;
+    batch.ts = 1700000000.5;
+    batch.events.emplace_back(std::move(stored));
+    batch.events.emplace_back(std::move(removed));
+    return batch;
+}
+
+TEST(CliSubscribe, FlagsTakeTheirValueAfterAnEqualsSign) {
+    MockPublisher pub;
+    Subprocess cli({kCli, "subscribe", "--endpoint=" + pub.endpoint(),
+                    "--replay=" + pub.replay_endpoint(), "--format=json", "--count=1"});
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    pub.publish(test::one_store(5));
+    const auto line = cli.read_line(10s);
+    ASSERT_TRUE(line.has_value()) << cli.stderr_text();
+    EXPECT_EQ(line->rfind("{\"pod\":\"" + pub.endpoint() + "\",\"seq\":0,", 0), 0U) << *line;
+    EXPECT_NE(line->find("\"block_hashes\":[5]"), std::string::npos) << *line;
+    EXPECT_EQ(cli.wait(), 0) << cli.stderr_text();
+}
+
+TEST(CliSubscribe, VerboseTextShowsEveryHashOfAnEvent) {
+    for (const bool verbose : {false, true}) {
+        MockPublisher pub;
+        std::vector<std::string> args = {kCli,          "subscribe", "--endpoint", pub.endpoint(),
+                                         "--no-replay", "--count",   "2"};
+        if (verbose)
+            args.push_back("--verbose");
+        Subprocess cli(args);
+        ASSERT_TRUE(pub.wait_for_subscriber(10s));
+        pub.publish(batch_with_large_hashes());
+        const auto lines = read_lines(cli, 2);
+        ASSERT_EQ(lines.size(), 2U) << cli.stderr_text();
+        const std::string prefix = pub.endpoint() + " seq=0 ";
+        if (verbose) {
+            EXPECT_EQ(lines[0], prefix +
+                                    "BlockStored hashes=3 block_hashes=1234605616436508552,"
+                                    "17357386176853808775,42 tokens=6 parent=1234605616436508551 "
+                                    "medium=GPU");
+            EXPECT_EQ(lines[1], prefix + "BlockRemoved hashes=2 block_hashes=7,8 medium=-");
+        } else {
+            EXPECT_EQ(lines[0], prefix +
+                                    "BlockStored hashes=3 first=1234605616436508552 tokens=6 "
+                                    "parent=1234605616436508551 medium=GPU");
+            EXPECT_EQ(lines[1], prefix + "BlockRemoved hashes=2 first=7 medium=-");
+        }
+        EXPECT_EQ(cli.wait(), 0) << cli.stderr_text();
+    }
+}
+
+TEST(CliSubscribe, HashesAsStringsQuotesIntegerHashesAndParents) {
+    for (const bool as_strings : {false, true}) {
+        MockPublisher pub;
+        std::vector<std::string> args = {kCli,           "subscribe",   "--endpoint",
+                                         pub.endpoint(), "--no-replay", "--format",
+                                         "json",         "--count",     "2"};
+        if (as_strings)
+            args.push_back("--hashes-as-strings");
+        Subprocess cli(args);
+        ASSERT_TRUE(pub.wait_for_subscriber(10s));
+        pub.publish(batch_with_large_hashes());
+        const auto lines = read_lines(cli, 2);
+        ASSERT_EQ(lines.size(), 2U) << cli.stderr_text();
+        if (as_strings) {
+            EXPECT_NE(lines[0].find(R"("block_hashes":["1234605616436508552",)"
+                                    R"("17357386176853808775","42"],)"
+                                    R"("parent_block_hash":"1234605616436508551",)"),
+                      std::string::npos)
+                << lines[0];
+            EXPECT_NE(lines[1].find(R"("block_hashes":["7","8"])"), std::string::npos) << lines[1];
+        } else {
+            EXPECT_NE(lines[0].find(R"("block_hashes":[1234605616436508552,)"
+                                    R"(17357386176853808775,42],)"
+                                    R"("parent_block_hash":1234605616436508551,)"),
+                      std::string::npos)
+                << lines[0];
+            EXPECT_NE(lines[1].find(R"("block_hashes":[7,8])"), std::string::npos) << lines[1];
+        }
+        EXPECT_EQ(cli.wait(), 0) << cli.stderr_text();
+    }
+}
+
 TEST(CliSubscribe, JsonNoticesReportARestartInline) {
     MockPublisher pub;
     Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--replay",
