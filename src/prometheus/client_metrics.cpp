@@ -202,6 +202,9 @@ std::vector<MetricFamily> ClientMetrics::Collect() const {
         family("kvevents_last_sequence", "Sequence of the last batch delivered", MetricType::Gauge);
     MetricFamily state = family("kvevents_connection_state",
                                 "1 for the client's current connection state", MetricType::Gauge);
+    MetricFamily ready =
+        family("kvevents_ready", "1 once the start-up history is in and the live stream connected",
+               MetricType::Gauge);
     MetricFamily lag =
         family("kvevents_delivery_lag_seconds", "Batch timestamp to handler call (wall clocks)",
                MetricType::Histogram);
@@ -224,6 +227,9 @@ std::vector<MetricFamily> ClientMetrics::Collect() const {
             m.gauge.value = stats.state == s ? 1 : 0;
             state.metric.push_back(std::move(m));
         }
+        ClientMetric ready_sample = sample(labels);
+        ready_sample.gauge.value = stats.ready ? 1 : 0;
+        ready.metric.push_back(std::move(ready_sample));
         const auto it = lags_.find(key);
         if (const auto lags = it != lags_.end() ? it->second.lock() : nullptr) {
             ClientMetric m = lags->Collect();
@@ -238,6 +244,7 @@ std::vector<MetricFamily> ClientMetrics::Collect() const {
     }
     out.push_back(std::move(last_sequence));
     out.push_back(std::move(state));
+    out.push_back(std::move(ready));
     out.push_back(std::move(lag));
     return out;
 }

@@ -55,7 +55,7 @@ TEST(PrometheusMetrics, AScrapeReportsEachClientsCountersStateAndLag) {
     }
     ASSERT_TRUE(handler.wait_for_batches(3));
     ASSERT_TRUE(handler.wait_for([&](const RecordingHandler&) {
-        return client->stats().state == ConnectionState::kConnected;
+        return client->stats().state == ConnectionState::kConnected && client->stats().ready;
     }));
 
     const std::string labels = R"({model="model-x",pod="pod-a",rank="0")";
@@ -68,6 +68,7 @@ TEST(PrometheusMetrics, AScrapeReportsEachClientsCountersStateAndLag) {
               1.0);
     EXPECT_EQ(value_of(samples, "kvevents_connection_state" + labels + R"(,state="connecting"})"),
               0.0);
+    EXPECT_EQ(value_of(samples, "kvevents_ready" + labels + "}"), 1.0);
     EXPECT_EQ(value_of(samples, "kvevents_delivery_lag_seconds_count" + labels + "}"), 3.0);
     EXPECT_EQ(value_of(samples, "kvevents_delivery_lag_seconds_bucket" + labels + R"(,le="+Inf"})"),
               3.0);
