@@ -6,9 +6,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <sstream>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <kvevents/testing/mock_publisher.h>
 #include <kvevents/zmq_client.h>
@@ -54,6 +59,23 @@ inline std::unique_ptr<ZmqClient> start_client(testing::MockPublisher& pub,
     EXPECT_TRUE(pub.wait_for_subscriber(std::chrono::seconds(10)));
     return client;
 }
+
+/// A logger writing into a string, read once the client has stopped.
+struct CapturedLog {
+    std::ostringstream text;
+    std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>(
+        "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
+
+    std::vector<std::string> lines_with(const std::string& needle) const {
+        std::vector<std::string> out;
+        std::istringstream in(text.str());
+        for (std::string line; std::getline(in, line);) {
+            if (line.find(needle) != std::string::npos)
+                out.push_back(line);
+        }
+        return out;
+    }
+};
 
 /// Two publishers, each with its handler and client options ("pod-a" and "pod-b").
 struct TwoPublishers {

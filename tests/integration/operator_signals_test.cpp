@@ -12,8 +12,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <kvevents/fleet.h>
 #include <kvevents/testing/mock_publisher.h>
@@ -27,6 +25,7 @@ namespace kvevents {
 namespace {
 
 using namespace std::chrono_literals;
+using test::CapturedLog;
 using test::options_for;
 using test::publish_n;
 using test::RecordingHandler;
@@ -35,22 +34,16 @@ using testing::MockPublisher;
 using testing::MockPublisherOptions;
 using Kind = StreamNotice::Kind;
 
-// A logger writing into a string, read once the client has stopped.
-struct CapturedLog {
-    std::ostringstream text;
-    std::shared_ptr<spdlog::logger> logger = std::make_shared<spdlog::logger>(
-        "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
-
-    std::vector<std::string> lines_with(const std::string& needle) const {
-        std::vector<std::string> out;
-        std::istringstream in(text.str());
-        for (std::string line; std::getline(in, line);) {
-            if (line.find(needle) != std::string::npos)
-                out.push_back(line);
-        }
-        return out;
-    }
-};
+// Options for `pub` whose replay backs off `backoff` after each failure, logging into `log`.
+ClientOptions backing_off(const MockPublisher& pub,
+                          std::chrono::milliseconds backoff,
+                          const CapturedLog& log) {
+    ClientOptions o = options_for(pub);
+    o.replay_backoff_initial = backoff;
+    o.replay_backoff_max = backoff;
+    o.logger = log.logger;
+    return o;
+}
 
 std::size_t count_warnings_with(const CapturedLog& log, const std::string& needle) {
     const auto lines = log.lines_with(needle);
@@ -207,11 +200,7 @@ TEST(OperatorWarnings, ASilentReplayEndpointIsNamedOncePerBackoffNotByEveryLoss)
     MockPublisher pub;
     pub.set_replay_enabled(false);
     RecordingHandler handler;
-    ClientOptions o = options_for(pub);
-    o.replay_backoff_initial = 200ms;
-    o.replay_backoff_max = 200ms;
-    o.logger = log.logger;
-    auto client = start_client(pub, handler, o);
+    auto client = start_client(pub, handler, backing_off(pub, 200ms, log));
     pub.drop_live({1, 3});
     publish_n(pub, 5);  // gaps the silent endpoint cannot heal
     ASSERT_TRUE(handler.wait_for(
@@ -239,11 +228,7 @@ TEST(OperatorWarnings, LossesWarnAgainOnceTheReplayEndpointAnswers) {
     MockPublisher pub(po);
     pub.set_replay_enabled(false);
     RecordingHandler handler;
-    ClientOptions o = options_for(pub);
-    o.replay_backoff_initial = 100ms;
-    o.replay_backoff_max = 100ms;
-    o.logger = log.logger;
-    auto client = start_client(pub, handler, o);
+    auto client = start_client(pub, handler, backing_off(pub, 100ms, log));
     ASSERT_TRUE(handler.wait_for(
         [&](const RecordingHandler&) { return client->stats().replays_failed >= 1; }));
     pub.set_replay_enabled(true);

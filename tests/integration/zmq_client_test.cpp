@@ -18,7 +18,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <kvevents/testing/mock_publisher.h>
@@ -200,14 +199,12 @@ TEST(ZmqClient, LagIsMeasuredFromTheBatchTimestamp) {
 }
 
 TEST(ZmqClient, ErrorLogIsRateLimitedButEveryErrorIsCounted) {
-    std::ostringstream log_text;
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text);
-    auto logger = std::make_shared<spdlog::logger>("test", sink);
+    test::CapturedLog log;
     MockPublisher pub;
     RecordingHandler handler;
     ClientOptions o = options_for(pub);
     o.start_sequence = std::nullopt;
-    o.logger = logger;
+    o.logger = log.logger;
     o.log_errors_per_second = 3;
     auto client = start_client(pub, handler, o);
     for (int i = 0; i < 50; ++i) pub.send_raw_frames({"only one frame"});
@@ -215,13 +212,7 @@ TEST(ZmqClient, ErrorLogIsRateLimitedButEveryErrorIsCounted) {
         [](const RecordingHandler& h) { return h.count(StreamNotice::Kind::kDecodeError) == 50; }));
     client->Stop();
     EXPECT_EQ(client->stats().decode_errors, 50U);
-    std::size_t error_lines = 0;
-    std::istringstream lines(log_text.str());
-    for (std::string line; std::getline(lines, line);) {
-        if (line.find("decode error") != std::string::npos) {
-            ++error_lines;
-        }
-    }
+    const std::size_t error_lines = log.lines_with("decode error").size();
     EXPECT_GE(error_lines, 3U);
     EXPECT_LT(error_lines, 50U);
 }
@@ -838,9 +829,7 @@ TEST(ZmqClient, APublisherThatNeverAnswersIsReportedByName) {
     const std::string directory = fresh_directory();
     for (const bool bind : {false, true}) {
         SCOPED_TRACE(bind ? "bind" : "connect");
-        std::ostringstream log_text;
-        auto logger = std::make_shared<spdlog::logger>(
-            "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+        test::CapturedLog log;
         RecordingHandler handler;
         ClientOptions o;
         o.pod_key = "pod-a";
@@ -850,7 +839,7 @@ TEST(ZmqClient, APublisherThatNeverAnswersIsReportedByName) {
         o.replay_enabled = false;
         o.start_sequence = std::nullopt;
         o.connect_warning_after = std::chrono::milliseconds(100);
-        o.logger = logger;
+        o.logger = log.logger;
         ZmqClient client(o, handler);
         client.Start();
         ASSERT_TRUE(handler.wait_for_notice(StreamNotice::Kind::kNotConnected));
@@ -873,11 +862,11 @@ TEST(ZmqClient, APublisherThatNeverAnswersIsReportedByName) {
             return n.kind == StreamNotice::Kind::kNotConnected;
         });
         EXPECT_NE(notice->detail.find(o.endpoint), std::string::npos) << notice->detail;
-        EXPECT_NE(log_text.str().find(bind ? "no engine has connected to " + o.endpoint
+        EXPECT_NE(log.text.str().find(bind ? "no engine has connected to " + o.endpoint
                                            : "no publisher has answered at " + o.endpoint),
                   std::string::npos)
-            << log_text.str();
-        EXPECT_NE(log_text.str().find("[warning]"), std::string::npos) << log_text.str();
+            << log.text.str();
+        EXPECT_NE(log.text.str().find("[warning]"), std::string::npos) << log.text.str();
     }
     std::filesystem::remove_all(directory);
 }
