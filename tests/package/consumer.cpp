@@ -1,10 +1,14 @@
 // The smallest real use of kvevents: publish one batch with the mock publisher, receive it with a
-// ZmqClient, and exit 0 only if it arrived intact. Built as C++17 against the public headers.
+// ZmqClient, hash a prompt's blocks (kvevents::routing, libcrypto), and exit 0 only if both worked.
+// Built as C++17 against the installed headers, with CMake and with pkg-config.
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
+#include <vector>
 
+#include <kvevents/block_hasher.h>
 #include <kvevents/testing/mock_publisher.h>
 #include <kvevents/zmq_client.h>
 #ifdef KVEVENTS_CONSUMER_PROMETHEUS
@@ -12,6 +16,10 @@
 #endif
 
 int main() {
+    const kvevents::BlockHasher hasher(kvevents::HashAlgorithm::kSha256, "0", 16);
+    if (hasher.hash_prompt(std::vector<std::int64_t>(40, 7)).size() != 2)
+        return 1;
+
     kvevents::testing::MockPublisher publisher;
     std::mutex mu;
     std::condition_variable cv;
