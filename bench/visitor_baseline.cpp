@@ -85,39 +85,8 @@ public:
             set_field_nil();
         return true;
     }
-    // Token ids and hashes, the bulk of a batch, are tested for first.
-    bool visit_positive_integer(std::uint64_t v) {
-        if (depth_ == kElementDepth) {
-            if (field_ == Field::kTokenIds && stored_)
-                stored_->token_ids.push_back(static_cast<std::int64_t>(v));
-            else if (field_ == Field::kBlockHashes && hashes_)
-                hashes_->push_back(BlockHash::from_unsigned(v));
-        } else if (depth_ == kFieldDepth) {
-            if (field_ == Field::kParent && stored_)
-                stored_->parent_block_hash = BlockHash::from_unsigned(v);
-            else
-                set_field_integer(static_cast<std::int64_t>(v));
-        } else if (depth_ == kEnvelopeDepth) {
-            set_envelope_number(v);
-        }
-        return true;
-    }
-    bool visit_negative_integer(std::int64_t v) {
-        if (depth_ == kElementDepth) {
-            if (field_ == Field::kTokenIds && stored_)
-                stored_->token_ids.push_back(v);
-            else if (field_ == Field::kBlockHashes && hashes_)
-                hashes_->push_back(BlockHash::from_signed(v));
-        } else if (depth_ == kFieldDepth) {
-            if (field_ == Field::kParent && stored_)
-                stored_->parent_block_hash = BlockHash::from_signed(v);
-            else
-                set_field_integer(v);
-        } else if (depth_ == kEnvelopeDepth) {
-            set_envelope_number(v);
-        }
-        return true;
-    }
+    bool visit_positive_integer(std::uint64_t v) { return visit_integer(v); }
+    bool visit_negative_integer(std::int64_t v) { return visit_integer(v); }
     bool visit_float64(double v) {
         if (depth_ == kEnvelopeDepth && envelope_item_ == 0)
             batch_.ts = v;
@@ -197,6 +166,28 @@ public:
     }
 
 private:
+    static BlockHash hash_of(std::uint64_t v) { return BlockHash::from_unsigned(v); }
+    static BlockHash hash_of(std::int64_t v) { return BlockHash::from_signed(v); }
+
+    // Token ids and hashes, the bulk of a batch, are tested for first.
+    template <class Integer>
+    bool visit_integer(Integer v) {
+        if (depth_ == kElementDepth) {
+            if (field_ == Field::kTokenIds && stored_)
+                stored_->token_ids.push_back(static_cast<std::int64_t>(v));
+            else if (field_ == Field::kBlockHashes && hashes_)
+                hashes_->push_back(hash_of(v));
+        } else if (depth_ == kFieldDepth) {
+            if (field_ == Field::kParent && stored_)
+                stored_->parent_block_hash = hash_of(v);
+            else
+                set_field_integer(static_cast<std::int64_t>(v));
+        } else if (depth_ == kEnvelopeDepth) {
+            set_envelope_number(v);
+        }
+        return true;
+    }
+
     void start_event(bool positional) {
         positional_ = positional;
         next_field_position_ = 0;
