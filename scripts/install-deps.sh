@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(
-    cmake ninja-build pkg-config g++ clang clang-format libclang-rt-14-dev gcovr
+    cmake ninja-build pkg-config g++ clang clang-format clang-tidy libclang-rt-14-dev gcovr
+    dpkg-dev  # dpkg-shlibdeps, for cpack -G DEB
     libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libspdlog-dev libcli11-dev
     libgtest-dev libgmock-dev libbenchmark-dev
     prometheus-cpp-dev libssl-dev libxxhash-dev

@@ -326,7 +326,9 @@ AddOutcome Fleet::add(ClientOptions options, EventHandler* handler) {
     return impl_->add(std::move(options), std::nullopt, handler);
 }
 
-std::vector<AddOutcome> Fleet::add_pod(ClientOptions options, int dp_size, EventHandler* handler) {
+std::vector<AddOutcome> Fleet::add_pod(const ClientOptions& options,
+                                       int dp_size,
+                                       EventHandler* handler) {
     if (dp_size < 1 || dp_size > 1024)
         throw std::invalid_argument("Fleet::add_pod: dp_size must be 1..1024, got " +
                                     std::to_string(dp_size));

@@ -118,7 +118,7 @@ WireInt MsgpackReader::read_int_slow() {
     // Signed forms: sign-extend, and mark negative only when the value really is below zero.
     const std::size_t width = std::size_t{1} << (b - 0xd0);
     const std::uint64_t raw = take_be(width);
-    const unsigned shift = static_cast<unsigned>(64 - 8 * width);
+    const auto shift = static_cast<unsigned>(64 - 8 * width);
     const auto value = static_cast<std::int64_t>(raw << shift) >> shift;
     return {static_cast<std::uint64_t>(value), value < 0};
 }

@@ -138,6 +138,7 @@ void PublisherStream::notify(StreamNotice notice) {
 
 // A throwing notice handler is counted like a throwing batch handler; it gets no kHandlerError
 // notice of its own, which could throw again.
+// Every caller moves its notice in. NOLINTNEXTLINE(performance-unnecessary-value-param)
 void PublisherStream::handler_notice(StreamNotice notice) {
     try {
         handler_.on_notice(notice);

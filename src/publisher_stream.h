@@ -99,7 +99,7 @@ public:
     // LiveSink: what the live socket brings.
     void on_live(RawBatch batch, TimePoint now) override;
     void on_backlog(TimePoint now) override;
-    void on_connection(ConnectionState state, const std::string& peer) override;
+    void on_connection(ConnectionState next, const std::string& peer) override;
     void on_not_connected(std::string detail) override;
     void on_receive_error(std::optional<std::uint64_t> sequence, std::string detail) override;
     void count_bytes(std::size_t bytes) override { unflushed_bytes_ += bytes; }

@@ -372,6 +372,7 @@ bool StreamStateMachine::contradicts_history(const RawBatch& reply) const {
 // Whether a batch held beyond `finished`'s last reply satisfies `held_from`.
 template <class Predicate>
 bool StreamStateMachine::held_beyond(const Replaying& finished, Predicate held_from) const {
+    // Newest first. NOLINTNEXTLINE(modernize-loop-convert): a reverse loop needs <ranges>
     for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
         if (finished.highest_reply && it->first <= *finished.highest_reply)
             return false;

@@ -86,6 +86,8 @@ private:
     static constexpr std::uintptr_t kLastCodeTag = kShortDigestTag + 7;
 
     bool is_long_digest() const { return tag_ > kLastCodeTag; }
+    // The tag holds the pointer itself when it is above the codes: a tagged pointer by design.
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
     const LongDigest* long_digest() const { return reinterpret_cast<const LongDigest*>(tag_); }
     std::uint64_t kind_salt() const { return is_digest() ? 0x9e3779b97f4a7c15ULL : 0; }
     void delete_long_digest() noexcept;

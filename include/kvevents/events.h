@@ -141,7 +141,7 @@ struct BlockStored {
     // Declared so that constructing one in place (as the decoder does) runs only the member
     // initialisers: an implicit constructor would first zero the whole event under
     // value-initialisation.
-    BlockStored() {}
+    BlockStored() {}  // NOLINT(modernize-use-equals-default): `= default` would zero it
 
     std::vector<BlockHash> block_hashes;
     std::vector<std::int64_t> token_ids;
@@ -166,7 +166,7 @@ struct BlockStored {
 
 /// Blocks evicted from a publisher's cache.
 struct BlockRemoved {
-    BlockRemoved() {}  // see BlockStored()
+    BlockRemoved() {}  // NOLINT(modernize-use-equals-default): see BlockStored()
 
     std::vector<BlockHash> block_hashes;
     Extras<BlockRemovedExtras> extras;

@@ -126,7 +126,7 @@ public:
     AddOutcome add(ClientOptions options, EventHandler* handler = nullptr);
     /// A pod with `dp_size` data-parallel ranks: one publisher per rank, ports offset by rank as
     /// vLLM offsets them. Ranks the pod had before beyond dp_size are removed.
-    std::vector<AddOutcome> add_pod(ClientOptions options,
+    std::vector<AddOutcome> add_pod(const ClientOptions& options,
                                     int dp_size,
                                     EventHandler* handler = nullptr);
     /// Binds one socket that many engines connect out to, and follows each distinct topic as a

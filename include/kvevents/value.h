@@ -34,8 +34,8 @@ struct Value {
     bool is_nil() const { return kind == Kind::kNil; }
 
     static Value string(std::string s);
-    static Value unsigned_integer(std::uint64_t v);
-    static Value signed_integer(std::int64_t v);
+    static Value unsigned_integer(std::uint64_t u);
+    static Value signed_integer(std::int64_t i);
 
     friend bool operator==(const Value& a, const Value& b);
     friend bool operator!=(const Value& a, const Value& b) { return !(a == b); }

@@ -56,8 +56,8 @@ public:
         const std::size_t frame = out_.size() - kPickleHeaderSize;
         if (frame >= kFrameSizeTarget)
             throw std::length_error("a block's pickle above 64 KiB would span pickle frames");
-        for (int i = 0; i < 8; ++i)
-            out_[static_cast<std::size_t>(3 + i)] = static_cast<char>((frame >> (8 * i)) & 0xff);
+        for (std::size_t i = 0; i < 8; ++i)
+            out_[3 + i] = static_cast<char>((frame >> (8 * i)) & 0xff);
     }
 
     void none() { out_.push_back(kNone); }

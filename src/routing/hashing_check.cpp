@@ -84,7 +84,7 @@ struct HashingCheck::Impl {
         p.result.last_unverifiable = std::move(why);
     }
 
-    void mismatch(Publisher& p, BatchTally& t, std::uint64_t blocks, std::string what) {
+    static void mismatch(Publisher& p, BatchTally& t, std::uint64_t blocks, std::string what) {
         p.result.mismatched += blocks;
         t.mismatched += blocks;
         p.result.last_mismatch = what;

@@ -46,7 +46,7 @@ public:
         if (i >= capacity())
             return nullptr;
         const std::size_t q = i / kFirstPageSize + 1;
-        const std::size_t page = static_cast<std::size_t>(63 - __builtin_clzll(q));
+        const auto page = static_cast<std::size_t>(63 - __builtin_clzll(q));
         T* base = pages_[page].load(std::memory_order_acquire);
         return base + (i - kFirstPageSize * ((std::size_t{1} << page) - 1));
     }

@@ -190,7 +190,7 @@ bool MockPublisher::wait_for_subscriber(std::chrono::milliseconds timeout) {
         zmq::poll(&item, 1, left);
         zmq::message_t msg;
         if ((item.revents & ZMQ_POLLIN) != 0 && impl_->pub->recv(msg, zmq::recv_flags::dontwait) &&
-            msg.size() >= 1 && static_cast<const std::uint8_t*>(msg.data())[0] == 1) {
+            !msg.empty() && static_cast<const std::uint8_t*>(msg.data())[0] == 1) {
             return true;  // 0x01 + topic: a subscription
         }
     }
