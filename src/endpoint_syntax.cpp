@@ -144,6 +144,12 @@ std::optional<std::string> endpoint_problem(const std::string& endpoint, Endpoin
     return std::string("must start with tcp://, ipc:// or inproc://");
 }
 
+bool has_ipv6_literal(const std::string& endpoint) {
+    HostPort hp;
+    return starts_with(endpoint, kTcp) &&
+           !split_tcp(std::string_view(endpoint).substr(kTcp.size()), hp) && hp.bracketed;
+}
+
 bool is_ip_literal(const std::string& host) {
     return is_ipv4(host) || is_ipv6(host);
 }

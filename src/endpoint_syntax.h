@@ -31,6 +31,12 @@ void warn_if_unresolvable(const ResolvedEndpoints& endpoints,
                           const std::string& pod_key,
                           spdlog::logger& log);
 
+/// Whether `endpoint` is tcp:// with a bracketed IPv6 address: its socket needs ZMQ_IPV6, without
+/// which libzmq resolves IPv4 only and retries for ever. (Not set for host names: a name with an
+/// IPv6 address listed first would then be dialled over IPv6, where vLLM's IPv4 "tcp://*" socket
+/// does not listen.)
+bool has_ipv6_literal(const std::string& endpoint);
+
 /// Whether `host` is an IPv4 literal in dotted-quad form or an IPv6 literal (without brackets).
 bool is_ip_literal(const std::string& host);
 

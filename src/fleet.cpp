@@ -195,8 +195,12 @@ struct Fleet::Impl {
             member->loop = loop;
             members[key] = member;
         }
-        detail::warn_if_unresolvable(member->endpoints, member->options.bind,
-                                     member->options.pod_key, *member->log);
+        // The lookup blocks: never on a loop thread (from a handler), where it would stall every
+        // publisher of that loop.
+        if (!on_a_loop_thread()) {
+            detail::warn_if_unresolvable(member->endpoints, member->options.bind,
+                                         member->options.pod_key, *member->log);
+        }
         if (old)
             stop_member(old, false);
         const bool wait = !on_a_loop_thread();

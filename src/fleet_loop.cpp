@@ -420,6 +420,7 @@ PublisherStream* FleetLoop::make_topic_stream(FleetMember& member,
         options, replay_endpoint_for(parsed.pod, member.replay_port), member.handler, member.log,
         context_, *this);
     PublisherStream* made = stream.get();
+    made->mark_behind_fan_in();
     {
         std::lock_guard<std::mutex> lock(member.mu);
         member.topic_streams.push_back(std::move(stream));

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "endpoint_syntax.h"
 #include "wire_frames.h"
 #include "zmq_receive.h"
 
@@ -69,6 +70,7 @@ void LiveSubscription::open(TimePoint now) {
     try {
         sub_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::sub);
         apply_socket_options(*sub_, options_);
+        sub_->set(zmq::sockopt::ipv6, has_ipv6_literal(live_endpoint_));
         if (zmq_socket_monitor(sub_->handle(), monitor_endpoint_.c_str(),
                                ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) !=
             0) {

@@ -9,6 +9,7 @@
 #include <kvevents/decode.h>
 
 #include "delivery_lag.h"
+#include "endpoint_syntax.h"
 #include "wire_frames.h"
 #include "zmq_receive.h"
 
@@ -77,6 +78,7 @@ void PublisherStream::check_replay_endpoint() const {
         return;
     zmq::socket_t probe(context_, zmq::socket_type::dealer);
     probe.set(zmq::sockopt::linger, 0);
+    probe.set(zmq::sockopt::ipv6, has_ipv6_literal(replay_endpoint_));
     probe.connect(replay_endpoint_);
 }
 
@@ -96,6 +98,19 @@ void PublisherStream::start(TimePoint now) {
 }
 
 void PublisherStream::check_ready() {
+    if (readiness_ == Readiness::kAwaitingHistory && machine_.history_settled()) {
+        readiness_ = Readiness::kAwaitingConnection;
+        if (machine_.backing_off()) {
+            history_outcome_ =
+                std::string("the start-up replay failed (") +
+                (replay_silent_ ? "no answer from " + replay_endpoint_ : "see the log") +
+                "): blocks stored before the live stream are unknown until a later replay "
+                "fetches them";
+        } else {
+            history_outcome_ = "history replayed from sequence " +
+                               std::to_string(options_.start_sequence.value_or(0));
+        }
+    }
     if (readiness_ != Readiness::kAwaitingConnection || state_ != ConnectionState::kConnected ||
         stopped_)
         return;
@@ -228,7 +243,7 @@ void PublisherStream::on_connection(ConnectionState next, const std::string& pee
         if (reconnect)
             ++s.reconnects;
     });
-    if (next == ConnectionState::kDisconnected) {
+    if (next == ConnectionState::kDisconnected && !disconnects_warned_elsewhere_) {
         if (const auto held = disconnect_log_.allow(StreamClock::now())) {
             log_->warn("[{}] disconnected from {}; reconnecting{}", options_.pod_key, peer,
                        *held == 0
@@ -312,6 +327,9 @@ void PublisherStream::deliver_decoded(RawBatch& raw) {
     } catch (...) {
         handler_failed(raw.sequence, "non-exception thrown");
     }
+    // The events are not kept until the next batch: a thousand idle publishers would each hold
+    // their last batch's (about 5 KiB).
+    batch.batch = EventBatch{};
 }
 
 void PublisherStream::handler_failed(std::uint64_t seq, const std::string& what) {
@@ -383,9 +401,6 @@ ReplaySend PublisherStream::request_replay(std::uint64_t id,
     update_stats([](ClientStats& s) { ++s.replays_requested; });
     replay_id_ = id;
     replay_purpose_ = why;
-    if (why == ReplayPurpose::kStartup && readiness_ == Readiness::kAwaitingHistory &&
-        !history_request_)
-        history_request_ = id;
     if (!host_.take_replay_turn(*this, id)) {
         waiting_ = WaitingRequest{id, from, why};
         log_->debug("[{}] {} replay from sequence {} waits for its turn", options_.pod_key,
@@ -418,6 +433,7 @@ bool PublisherStream::send_replay_request(std::uint64_t from, ReplayPurpose why)
     try {
         auto socket = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
         socket->set(zmq::sockopt::linger, 0);
+        socket->set(zmq::sockopt::ipv6, has_ipv6_literal(replay_endpoint_));
         socket->set(zmq::sockopt::rcvhwm, kReplayReceiveHwm);
         socket->set(zmq::sockopt::maxmsgsize, options_.max_message_size);
         socket->connect(replay_endpoint_);
@@ -442,21 +458,6 @@ void PublisherStream::replay_ended(std::uint64_t id, ReplayOutcome outcome) {
     const bool was_sent = id == replay_id_ && dealer_ != nullptr;
     if (id == replay_id_)
         close_replay_socket();
-    if (history_request_ == id) {
-        history_request_.reset();  // a cancelled one is replaced by the next start-up request
-        if (outcome != ReplayOutcome::kCancelled) {
-            readiness_ = Readiness::kAwaitingConnection;
-            history_outcome_ =
-                outcome == ReplayOutcome::kCompleted
-                    ? "history replayed from sequence " +
-                          std::to_string(options_.start_sequence.value_or(0))
-                    : std::string("the start-up replay failed (") +
-                          (was_sent && !replay_replied_ ? "no answer from " + replay_endpoint_
-                                                        : std::string("see the log")) +
-                          "): blocks stored before the live stream are unknown until a later "
-                          "replay fetches them";
-        }
-    }
     if (waiting_ && waiting_->id == id) {
         waiting_.reset();
         host_.give_back_replay_turn(*this, id);
@@ -475,7 +476,7 @@ void PublisherStream::replay_ended(std::uint64_t id, ReplayOutcome outcome) {
         case ReplayOutcome::kUnsendable:
         case ReplayOutcome::kAbandoned:
             update_stats([](ClientStats& s) { ++s.replays_failed; });
-            if (was_sent && !replay_replied_) {
+            if (outcome == ReplayOutcome::kTimedOut && was_sent && !replay_replied_) {
                 replay_went_unanswered(replay_purpose_);
                 break;
             }

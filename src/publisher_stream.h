@@ -91,6 +91,9 @@ public:
     /// This stream stands for a bound fan-in socket: it carries the socket's notices, never a
     /// batch, so it never announces readiness. Call before start().
     void mark_socket_only() { readiness_ = Readiness::kNever; }
+    /// This stream is one topic behind a bound fan-in socket, whose own stream warns about the
+    /// socket's disconnects: this one logs them at info level.
+    void mark_behind_fan_in() { disconnects_warned_elsewhere_ = true; }
     /// Begins the start-up replay, if configured.
     void start(TimePoint now);
     /// Closes the replay socket and gives back any replay turn; no handler call follows.
@@ -200,12 +203,12 @@ private:
     std::optional<WaitingRequest> waiting_;   // a request waiting for its turn
     std::optional<std::uint64_t> turn_held_;  // the request holding a turn
     ReceivedBatch delivery_;                  // what the handler gets, reused
-    // Readiness (kReady): whether the start-up replay (the first history request, or the one
-    // that replaced it) is still to end; the request that carries it; how it ended.
+    // Readiness (kReady): whether the start-up history is still to settle (see
+    // StreamStateMachine::history_settled), and how it did.
     enum class Readiness : std::uint8_t { kAwaitingHistory, kAwaitingConnection, kReady, kNever };
     Readiness readiness_;
-    std::optional<std::uint64_t> history_request_;
     std::string history_outcome_;
+    bool disconnects_warned_elsewhere_ = false;
     // The replay endpoint's silence: whether the request in flight got any reply, and whether the
     // last one that ended got none (while so, losses are logged quietly: one warning per backoff
     // has named the cause).

@@ -196,6 +196,12 @@ public:
     bool continuity_unproven() const { return unproven_; }
     /// Whether a quiet stream will be probed for a lost tail.
     bool tail_probe_wanted() const { return probe_wanted_; }
+    /// Whether the history asked for at start is settled: delivered (no replay runs and none is
+    /// wanted), or given up for now because the replay endpoint failed (backing off).
+    bool history_settled() const {
+        return std::holds_alternative<BackingOff>(phase_) || (!history_wanted_ && !replaying());
+    }
+    bool backing_off() const { return std::holds_alternative<BackingOff>(phase_); }
 
 private:
     struct Held {

@@ -259,13 +259,14 @@ ZmqClient::~ZmqClient() {
 }
 
 void ZmqClient::Start() {
+    // Before the lock: the lookup may take the resolver's timeout, and Stop() must not wait.
+    detail::warn_if_unresolvable(impl_->endpoints, impl_->options.bind, impl_->options.pod_key,
+                                 *impl_->log);
     std::lock_guard<std::mutex> lock(impl_->lifecycle_mu);
     if (impl_->started) {
         throw std::logic_error("ZmqClient::Start called twice");
     }
     impl_->started = true;
-    detail::warn_if_unresolvable(impl_->endpoints, impl_->options.bind, impl_->options.pod_key,
-                                 *impl_->log);
     std::promise<void> opened;
     std::future<void> result = opened.get_future();
     impl_->thread = std::thread([impl = impl_.get(), opened = std::move(opened)]() mutable {

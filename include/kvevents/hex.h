@@ -11,8 +11,8 @@ namespace kvevents {
 /// Lowercase hex of arbitrary bytes, two digits per byte.
 std::string to_hex(std::string_view bytes);
 
-/// Parses hex (whitespace ignored, either case). Throws std::invalid_argument naming the
-/// offending position on an odd digit count or a non-hex character.
+/// Parses hex (whitespace ignored, either case). Throws std::invalid_argument on an odd digit
+/// count, or naming the character and its position on a non-hex one.
 std::string from_hex(std::string_view hex);
 
 }  // namespace kvevents

@@ -11,6 +11,7 @@
 
 #include <kvevents/testing/mock_publisher.h>
 
+#include "../endpoint_syntax.h"
 #include "../wire_frames.h"
 #include "../zmq_receive.h"
 
@@ -42,6 +43,7 @@ struct MockPublisher::Impl {
         pub = std::make_unique<zmq::socket_t>(context, zmq::socket_type::xpub);
         pub->set(zmq::sockopt::linger, 0);
         pub->set(zmq::sockopt::sndhwm, 100000);
+        pub->set(zmq::sockopt::ipv6, detail::has_ipv6_literal(options.endpoint));
         if (options.report_every_subscription)
             pub->set(zmq::sockopt::xpub_verbose, 1);
         const std::string& where = bound_endpoint.empty() ? options.endpoint : bound_endpoint;
@@ -81,6 +83,7 @@ struct MockPublisher::Impl {
         // Drops past a bound are injected deterministically (replay_drop_after); libzmq's own
         // send limit would add random ones, so it is lifted.
         router.set(zmq::sockopt::sndhwm, 0);
+        router.set(zmq::sockopt::ipv6, detail::has_ipv6_literal(where));
         try {
             router.bind(where);
         } catch (...) {

@@ -100,6 +100,7 @@ TEST(Readiness, ComesOnceAfterTheStartupHistoryIsDelivered) {
     client.Start();
     ASSERT_TRUE(recorder.wait_for_notice(Kind::kReady));
     EXPECT_TRUE(client.stats().ready);
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));  // connected is not yet subscribed
     publish_n(pub, 2);
     ASSERT_TRUE(recorder.wait_for_batches(7));
     client.Stop();
@@ -271,6 +272,44 @@ TEST(OperatorWarnings, DisconnectsWarnButAFlappingPublisherIsRateLimited) {
     EXPECT_NE(lines[0].find("[warning]"), std::string::npos) << lines[0];
     EXPECT_NE(lines[0].find("pod-a"), std::string::npos) << lines[0];
     EXPECT_EQ(client->stats().reconnects, 3U);
+}
+
+// The bound socket's own stream warns when an engine goes; its topics' streams do not repeat it.
+TEST(OperatorWarnings, AFanInDisconnectWarnsOnceNotOncePerTopic) {
+    CapturedLog log;
+    RecordingHandler handler;
+    FleetOptions fo;
+    fo.logger = log.logger;
+    Fleet fleet(fo, handler);
+    ClientOptions bound;
+    bound.pod_key = "fan-in";
+    bound.endpoint = "tcp://127.0.0.1:*";
+    bound.replay_enabled = false;
+    bound.start_sequence = std::nullopt;
+    fleet.add_fan_in(bound);
+    {
+        MockPublisherOptions engine = test::connecting_to(fleet.fan_in_endpoint("fan-in"));
+        engine.topic = "kv@10.0.0.1@m";
+        MockPublisher one(engine);
+        engine.topic = "kv@10.0.0.2@m";
+        MockPublisher two(engine);
+        ASSERT_TRUE(one.wait_for_subscriber(10s));
+        ASSERT_TRUE(two.wait_for_subscriber(10s));
+        publish_n(one, 1);
+        publish_n(two, 1);
+        ASSERT_TRUE(handler.wait_for_batches(2));
+    }  // both engines go
+    ASSERT_TRUE(handler.wait_for([](const RecordingHandler& h) {
+        std::size_t topic_streams_down = 0;
+        for (const StreamNotice& n : h.notices()) {
+            if (n.kind == Kind::kConnectionChanged && n.state == ConnectionState::kDisconnected &&
+                n.pod_key != "fan-in")
+                ++topic_streams_down;
+        }
+        return topic_streams_down >= 2;
+    }));
+    fleet.stop();
+    EXPECT_EQ(count_warnings_with(log, "disconnected from"), 1U) << log.text.str();
 }
 
 // libzmq resolves a host name when it connects, and again on every reconnect: a name that does not

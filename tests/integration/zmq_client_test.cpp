@@ -290,6 +290,22 @@ TEST(ZmqClient, AHandlerMayMoveBatchesAndKeepNoticesPastTheClient) {
     for (const StreamNotice& n : notices) EXPECT_EQ(n.pod_key, "pod-a");
 }
 
+// libzmq dials an IPv6 literal only with ZMQ_IPV6 set; without it the client would sit in
+// `connecting` for ever.
+TEST(ZmqClient, AnIpv6LiteralEndpointIsFollowedWithReplay) {
+    MockPublisherOptions po;
+    po.endpoint = "tcp://[::1]:*";
+    po.replay_endpoint = "tcp://[::1]:*";
+    MockPublisher pub(po);
+    ASSERT_EQ(pub.endpoint().rfind("tcp://[::1]:", 0), 0U) << pub.endpoint();
+    publish_n(pub, 2);  // history: only replay brings it
+    RecordingHandler handler;
+    auto client = start_client(pub, handler, options_for(pub));
+    publish_n(pub, 2);
+    ASSERT_TRUE(handler.wait_for_batches(4));
+    EXPECT_EQ(handler.sequences(), range(0, 3));
+}
+
 TEST(ZmqClient, LiveGapIsFilledFromReplayAndOverlapIsDroppedAsDuplicates) {
     MockPublisher pub;
     RecordingHandler handler;

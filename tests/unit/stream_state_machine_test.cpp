@@ -128,6 +128,63 @@ TEST(StreamStateMachine, StartupReplayThenLiveWithOverlapDeliversEachOnceInOrder
     EXPECT_TRUE(std::holds_alternative<StreamStateMachine::Live>(s.machine.phase()));
 }
 
+// Readiness (kReady) waits for history_settled(): the start-up history delivered, whatever
+// replays it took, or given up while the replay endpoint backs off.
+TEST(StreamStateMachine, HistoryIsSettledOnlyOnceTheStartupHistoryIsIn) {
+    Stream s;
+    EXPECT_TRUE(s.machine.history_settled());  // before start: nothing asked for
+    s.start();
+    EXPECT_FALSE(s.machine.history_settled());
+    s.replies(0, 2);
+    EXPECT_FALSE(s.machine.history_settled());
+    s.end();
+    EXPECT_TRUE(s.machine.history_settled());
+    EXPECT_FALSE(s.machine.backing_off());
+}
+
+TEST(StreamStateMachine, HistoryCutShortIsSettledOnlyWhenTheRetryEnds) {
+    Stream s;
+    s.start();
+    s.replies(0, 2);
+    s.advance(2000ms);  // cut short: asked again at once
+    EXPECT_FALSE(s.machine.history_settled());
+    s.replies(2, 4);
+    s.end();
+    EXPECT_TRUE(s.machine.history_settled());
+}
+
+TEST(StreamStateMachine, HistoryInterruptedByAReconnectIsSettledWhenVerified) {
+    Stream s;
+    s.start();
+    s.replies(0, 1);
+    s.machine.on_reconnected(s.now);  // the start-up replay gives way to a verification
+    EXPECT_EQ(s.take(), (Log{"request start-up from 0", "replay 0", "replay 1", "replay cancelled",
+                             "request reconnect verification from 1"}));
+    EXPECT_FALSE(s.machine.history_settled());
+    s.replies(1, 3);
+    s.end();
+    EXPECT_TRUE(s.machine.history_settled());
+}
+
+TEST(StreamStateMachine, HistoryFromASilentEndpointIsSettledAsGivenUp) {
+    Stream s;
+    s.start();
+    s.live(5);
+    s.advance(2000ms);  // no answer
+    EXPECT_TRUE(s.machine.history_settled());
+    EXPECT_TRUE(s.machine.backing_off());
+}
+
+TEST(StreamStateMachine, HistoryWaitingForAReplayTurnIsNotSettled) {
+    Stream s;
+    s.actions.requests_wait = true;
+    s.start();
+    EXPECT_FALSE(s.machine.history_settled());
+    s.machine.on_replay_sent(s.actions.last_id, s.now);
+    s.end();
+    EXPECT_TRUE(s.machine.history_settled());
+}
+
 TEST(StreamStateMachine, LiveGapIsFilledFromAReplayAnchoredOnTheLastDeliveredBatch) {
     Stream s(Stream::live_only());
     s.start();
