@@ -20,7 +20,11 @@ struct ClientOptions {
     /// Carried into every batch the handler sees; kvevents does not interpret it.
     std::string model_name;
 
-    /// Live PUB endpoint, e.g. "tcp://10.0.0.7:5557". Empty: formed from pod_ip.
+    /// Live PUB endpoint, e.g. "tcp://10.0.0.7:5557", "tcp://[fd00::7]:5557" or
+    /// "tcp://pod-a.ns.svc:5557". Empty: formed from pod_ip. Checked before use: a port outside
+    /// 1-65535 (`*` or 0 only with bind), an invalid IP literal or an IPv6 address without
+    /// brackets is an std::invalid_argument naming the problem; a host name that does not
+    /// resolve is a warning at Start() (libzmq resolves it again on every reconnect).
     std::string endpoint;
     /// Replay ROUTER endpoint, e.g. "tcp://10.0.0.7:5558". Empty: formed from pod_ip when set,
     /// otherwise replay is off.
