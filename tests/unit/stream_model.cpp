@@ -399,6 +399,9 @@ public:
             } else if (machine_.next_deadline()) {
                 step({OpKind::kTickToDeadline});
             } else {
+                // What readiness (kReady) waits for must come once the faults are over.
+                if (!machine_.history_settled())
+                    oracle_.fail("after settling, the start-up history is still unsettled");
                 oracle_.check_complete(next_seq_, skipped_);
                 return;
             }
