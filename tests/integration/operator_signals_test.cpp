@@ -90,6 +90,17 @@ std::vector<StreamNotice> notices_of(const RecordingHandler& h, Kind kind) {
     return out;
 }
 
+// Binds a fan-in socket "fan-in" without replay on a free loopback port; returns its endpoint.
+std::string bind_fan_in(Fleet& fleet) {
+    ClientOptions bound;
+    bound.pod_key = "fan-in";
+    bound.endpoint = "tcp://127.0.0.1:*";
+    bound.replay_enabled = false;
+    bound.start_sequence = std::nullopt;
+    fleet.add_fan_in(bound);
+    return fleet.fan_in_endpoint("fan-in");
+}
+
 TEST(Readiness, ComesOnceAfterTheStartupHistoryIsDelivered) {
     MockPublisher pub;
     publish_n(pub, 5);  // history only replay can bring
@@ -177,13 +188,7 @@ TEST(Readiness, EachFleetPublisherAndFanInStreamBecomesReady) {
     // A fan-in socket is no publisher: only the streams behind it become ready.
     RecordingHandler fan_in_handler;
     Fleet fan_in(FleetOptions{}, fan_in_handler);
-    ClientOptions bound;
-    bound.pod_key = "fan-in";
-    bound.endpoint = "tcp://127.0.0.1:*";
-    bound.replay_enabled = false;
-    bound.start_sequence = std::nullopt;
-    fan_in.add_fan_in(bound);
-    MockPublisherOptions engine = test::connecting_to(fan_in.fan_in_endpoint("fan-in"));
+    MockPublisherOptions engine = test::connecting_to(bind_fan_in(fan_in));
     engine.topic = "kv@10.0.0.9@m";
     MockPublisher pub_c(engine);
     ASSERT_TRUE(pub_c.wait_for_subscriber(10s));
@@ -281,14 +286,9 @@ TEST(OperatorWarnings, AFanInDisconnectWarnsOnceNotOncePerTopic) {
     FleetOptions fo;
     fo.logger = log.logger;
     Fleet fleet(fo, handler);
-    ClientOptions bound;
-    bound.pod_key = "fan-in";
-    bound.endpoint = "tcp://127.0.0.1:*";
-    bound.replay_enabled = false;
-    bound.start_sequence = std::nullopt;
-    fleet.add_fan_in(bound);
+    const std::string endpoint = bind_fan_in(fleet);
     {
-        MockPublisherOptions engine = test::connecting_to(fleet.fan_in_endpoint("fan-in"));
+        MockPublisherOptions engine = test::connecting_to(endpoint);
         engine.topic = "kv@10.0.0.1@m";
         MockPublisher one(engine);
         engine.topic = "kv@10.0.0.2@m";
