@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include <arpa/inet.h>
@@ -148,6 +150,34 @@ bool has_ipv6_literal(const std::string& endpoint) {
     HostPort hp;
     return starts_with(endpoint, kTcp) &&
            !split_tcp(std::string_view(endpoint).substr(kTcp.size()), hp) && hp.bracketed;
+}
+
+std::optional<TcpAddress> numeric_tcp_address(const std::string& endpoint) {
+    HostPort hp;
+    if (!starts_with(endpoint, kTcp) ||
+        split_tcp(std::string_view(endpoint).substr(kTcp.size()), hp) ||
+        endpoint.find(';') != std::string::npos || port_problem(hp.port, EndpointUse::kConnect))
+        return std::nullopt;
+    const auto port = htons(static_cast<std::uint16_t>(std::stoi(hp.port)));
+    TcpAddress out;
+    if (hp.bracketed) {
+        sockaddr_in6 v6{};
+        if (inet_pton(AF_INET6, hp.host.c_str(), &v6.sin6_addr) != 1)
+            return std::nullopt;
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = port;
+        std::memcpy(&out.storage, &v6, sizeof v6);
+        out.size = sizeof v6;
+        return out;
+    }
+    sockaddr_in v4{};
+    if (!looks_like_ipv4(hp.host) || inet_pton(AF_INET, hp.host.c_str(), &v4.sin_addr) != 1)
+        return std::nullopt;
+    v4.sin_family = AF_INET;
+    v4.sin_port = port;
+    std::memcpy(&out.storage, &v4, sizeof v4);
+    out.size = sizeof v4;
+    return out;
 }
 
 bool is_ip_literal(const std::string& host) {

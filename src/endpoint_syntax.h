@@ -9,6 +9,7 @@
 #include <string>
 
 #include <spdlog/fwd.h>
+#include <sys/socket.h>
 
 #include <kvevents/client_options.h>
 
@@ -36,6 +37,16 @@ void warn_if_unresolvable(const ResolvedEndpoints& endpoints,
 /// IPv6 address listed first would then be dialled over IPv6, where vLLM's IPv4 "tcp://*" socket
 /// does not listen.)
 bool has_ipv6_literal(const std::string& endpoint);
+
+/// A socket address to dial without a lookup.
+struct TcpAddress {
+    sockaddr_storage storage{};
+    socklen_t size = 0;
+};
+
+/// The address of a tcp:// endpoint written as "tcp://IPv4:port" or "tcp://[IPv6]:port"; nullopt
+/// for anything else (host names, a source address, a link-local zone, ipc://, inproc://).
+std::optional<TcpAddress> numeric_tcp_address(const std::string& endpoint);
 
 /// Whether `host` is an IPv4 literal in dotted-quad form or an IPv6 literal (without brackets).
 bool is_ip_literal(const std::string& host);

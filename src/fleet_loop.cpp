@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <future>
 #include <new>
 #include <stdexcept>
@@ -15,6 +16,7 @@
 
 #include <kvevents/fleet.h>
 
+#include "endpoint_syntax.h"
 #include "fan_in_demux.h"
 
 namespace kvevents::detail {
@@ -151,7 +153,7 @@ void FleetLoop::run() {
                 std::uint64_t count = 0;
                 [[maybe_unused]] const auto got = ::read(wake_fd_, &count, sizeof count);
             } else {
-                mark_ready(token);
+                mark_ready(token, events[static_cast<std::size_t>(i)].events);
             }
         }
         run_commands();
@@ -175,6 +177,34 @@ void FleetLoop::watch(std::uint64_t token, Watch w) {
     mark_ready(token);
 }
 
+void FleetLoop::set_tcp_interest(std::uint64_t token, int fd, std::uint32_t events) {
+    const auto it = watches_.find(token);
+    if (it == watches_.end())
+        return;  // the member is closing: closing the descriptor takes it out of epoll
+    Watch& w = it->second;
+    if (events == 0) {
+        if (w.fd >= 0)
+            epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, w.fd, nullptr);
+        w.fd = -1;
+        w.events = 0;
+        w.fired = 0;
+        return;
+    }
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = token;
+    const int op = w.fd == fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (op == EPOLL_CTL_ADD && w.fd >= 0)
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, w.fd, nullptr);
+    if (epoll_ctl(epoll_fd_, op, fd, &ev) != 0) {
+        // Only out of kernel memory: the connection would never be served, so say so.
+        w.member->log->error("[{}] cannot watch the connection to {}: {}", w.member->options.pod_key,
+                             w.member->endpoints.live, std::strerror(errno));
+    }
+    w.fd = fd;
+    w.events = events;
+}
+
 void FleetLoop::unwatch(std::uint64_t token) {
     const auto it = watches_.find(token);
     if (it == watches_.end())
@@ -184,9 +214,12 @@ void FleetLoop::unwatch(std::uint64_t token) {
     watches_.erase(it);  // a stale token left on ready_ is skipped
 }
 
-void FleetLoop::mark_ready(std::uint64_t token) {
+void FleetLoop::mark_ready(std::uint64_t token, std::uint32_t fired) {
     const auto it = watches_.find(token);
-    if (it == watches_.end() || it->second.queued)
+    if (it == watches_.end())
+        return;
+    it->second.fired |= fired;
+    if (it->second.queued)
         return;
     it->second.queued = true;
     ready_.push_back(token);
@@ -200,9 +233,13 @@ void FleetLoop::serve_ready(TimePoint now) {
         if (it == watches_.end())
             continue;
         it->second.queued = false;
+        const bool tcp = it->second.role == Role::kTcp;
         Watch w = it->second;
+        it->second.fired = 0;
         try {
-            if (readable(*w.socket))
+            // A TCP connection is watched level-triggered: epoll reports it again while bytes
+            // wait. ZMQ_FD only signals changes, so a libzmq socket is asked.
+            if (tcp || readable(*w.socket))
                 serve(w, now);
         } catch (const zmq::error_t& e) {
             member_failed(*w.member, e.num() == ETERM
@@ -217,7 +254,7 @@ void FleetLoop::serve_ready(TimePoint now) {
         }
         // The socket may have been closed by what it delivered (a replay ended).
         it = watches_.find(token);
-        if (it != watches_.end() && readable(*it->second.socket))
+        if (!tcp && it != watches_.end() && readable(*it->second.socket))
             mark_ready(token);
     }
 }
@@ -236,6 +273,9 @@ void FleetLoop::serve(Watch& w, TimePoint now) {
         case Role::kReplay:
             w.stream->drain_replay();
             break;
+        case Role::kTcp:
+            member.direct->on_io(w.fired, now);
+            break;
     }
     settle_after_drain(member, w.stream);
 }
@@ -247,7 +287,7 @@ void FleetLoop::settle_after_drain(FleetMember& member, PublisherStream* replaye
         fold_deadline(s.next_deadline());
         s.flush_loop_stats();
     };
-    fold_deadline(member.subscription->next_deadline());
+    fold_deadline(member.live_deadline());
     settle(*member.stream);
     if (replayed != nullptr && replayed != member.stream.get())
         settle(*replayed);
@@ -267,8 +307,7 @@ void FleetLoop::fold_deadline(std::optional<TimePoint> at) {
 }
 
 void FleetLoop::fold_member_deadlines(const FleetMember& member) {
-    if (member.subscription)
-        fold_deadline(member.subscription->next_deadline());
+    fold_deadline(member.live_deadline());
     if (member.stream)
         fold_deadline(member.stream->next_deadline());
     for (const auto& s : member.topic_streams) fold_deadline(s->next_deadline());
@@ -280,7 +319,7 @@ void FleetLoop::run_timers(TimePoint now) {
         if (member->stop)
             continue;
         try {
-            member->subscription->on_tick(now);
+            member->live_tick(now);
             for_each_stream(*member, [now](PublisherStream& s) {
                 s.on_tick(now);
                 s.flush_loop_stats();
@@ -326,27 +365,44 @@ void FleetLoop::attach(const std::shared_ptr<FleetMember>& member) {
                                              });
         sink = demux.get();
     }
-    subscription = std::make_unique<LiveSubscription>(m.options, m.endpoints.live, *sink, m.log,
-                                                      context_, m.stop);
-    subscription->open(now);  // throws: the member is not attached
+    std::unique_ptr<ZmtpSubscription> direct;
+    const auto address = !m.fan_in() && settings_.read_tcp_directly
+                             ? numeric_tcp_address(m.endpoints.live)
+                             : std::nullopt;
+    const std::uint64_t live = next_token_++;
+    if (address) {
+        direct = std::make_unique<ZmtpSubscription>(
+            m.options, m.endpoints.live, *address, *sink, m.log, m.stop,
+            [this, live](int fd, std::uint32_t events) { set_tcp_interest(live, fd, events); });
+    } else {
+        subscription = std::make_unique<LiveSubscription>(m.options, m.endpoints.live, *sink,
+                                                          m.log, context_, m.stop);
+        subscription->open(now);  // throws: the member is not attached
+    }
     m.stream->check_replay_endpoint();
     {
         std::lock_guard<std::mutex> lock(m.mu);
-        m.opened_endpoint = subscription->opened_endpoint();
+        m.opened_endpoint = direct ? direct->opened_endpoint() : subscription->opened_endpoint();
         m.demux = std::move(demux);
         m.subscription = std::move(subscription);
+        m.direct = std::move(direct);
     }
     m.log->info("[{}] {} {}{}", m.options.pod_key, m.fan_in() ? "fan-in bound" : "connecting to",
                 m.opened_endpoint,
                 m.endpoints.replay.empty() ? std::string() : ", replay " + m.endpoints.replay);
-    const std::uint64_t live = next_token_++;
-    const std::uint64_t monitor = next_token_++;
-    watch(live, Watch{Role::kLive, &m, nullptr, m.subscription->live_socket()});
-    watch(monitor, Watch{Role::kMonitor, &m, nullptr, m.subscription->monitor_socket()});
+    if (m.direct) {
+        watches_.emplace(live, Watch{Role::kTcp, &m, nullptr, nullptr});
+    } else {
+        const std::uint64_t monitor = next_token_++;
+        watch(live, Watch{Role::kLive, &m, nullptr, m.subscription->live_socket()});
+        watch(monitor, Watch{Role::kMonitor, &m, nullptr, m.subscription->monitor_socket()});
+    }
     members_.push_back(member);
     ++member_count_;
     add_stream(m, *m.stream);
     m.stream->start(now);
+    if (m.direct)
+        m.direct->open(now);
     fold_member_deadlines(m);
 }
 
@@ -368,15 +424,16 @@ void FleetLoop::close_member(FleetMember& member) {
     });
     for (auto it = watches_.begin(); it != watches_.end();) {
         if (it->second.member == &member) {
-            const int fd = it->second.socket->get(zmq::sockopt::fd);
-            epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+            const int fd = it->second.role == Role::kTcp ? it->second.fd
+                                                         : it->second.socket->get(zmq::sockopt::fd);
+            if (fd >= 0)
+                epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
             it = watches_.erase(it);
         } else {
             ++it;
         }
     }
-    if (member.subscription)
-        member.subscription->close();
+    member.close_live();
     for_each_stream(member, [](PublisherStream& s) { s.mark_stopped(); });
 }
 

@@ -33,6 +33,7 @@ public:
     struct Settings {
         std::size_t index = 0;
         std::size_t max_fan_in_streams = 4096;
+        bool read_tcp_directly = true;
     };
 
     FleetLoop(Settings settings, zmq::context_t& context, ReplayGate& gate);
@@ -64,13 +65,16 @@ public:
     void replay_socket_closing(PublisherStream& stream) override;
 
 private:
-    enum class Role : std::uint8_t { kLive, kMonitor, kReplay };
+    enum class Role : std::uint8_t { kLive, kMonitor, kReplay, kTcp };
     struct Watch {
         Role role;
         FleetMember* member;
         PublisherStream* stream;  // kReplay
-        zmq::socket_t* socket;
-        bool queued = false;  // on ready_
+        zmq::socket_t* socket;    // not for kTcp
+        bool queued = false;      // on ready_
+        int fd = -1;              // kTcp: the connection's descriptor, while one is open
+        std::uint32_t events = 0;  // kTcp: what epoll waits for on it
+        std::uint32_t fired = 0;   // kTcp: what epoll reported since it was last served
     };
     struct StreamEntry {
         FleetMember* member;
@@ -81,8 +85,10 @@ private:
     void run();
     void run_commands();
     void watch(std::uint64_t token, Watch w);
+    /// A kTcp watch's descriptor and events changed; events 0: the descriptor is about to close.
+    void set_tcp_interest(std::uint64_t token, int fd, std::uint32_t events);
     void unwatch(std::uint64_t token);
-    void mark_ready(std::uint64_t token);
+    void mark_ready(std::uint64_t token, std::uint32_t fired = 0);
     void serve_ready(TimePoint now);
     void serve(Watch& w, TimePoint now);
     void run_timers(TimePoint now);

@@ -18,6 +18,7 @@
 #include "fan_in_demux.h"
 #include "live_subscription.h"
 #include "publisher_stream.h"
+#include "zmtp_subscription.h"
 
 namespace kvevents::detail {
 
@@ -54,7 +55,26 @@ struct FleetMember {
     std::vector<std::unique_ptr<PublisherStream>> topic_streams;  // fan-in: one per topic
     std::vector<std::string> topics;                              // of topic_streams
     std::unique_ptr<FanInDemux> demux;
-    std::unique_ptr<LiveSubscription> subscription;
+    std::unique_ptr<LiveSubscription> subscription;  // through libzmq, or
+    std::unique_ptr<ZmtpSubscription> direct;        // read by kvevents itself
+
+    std::optional<TimePoint> live_deadline() const {
+        if (subscription)
+            return subscription->next_deadline();
+        return direct ? direct->next_deadline() : std::nullopt;
+    }
+    void live_tick(TimePoint now) {
+        if (subscription)
+            subscription->on_tick(now);
+        if (direct)
+            direct->on_tick(now);
+    }
+    void close_live() {
+        if (subscription)
+            subscription->close();
+        if (direct)
+            direct->close();
+    }
 };
 
 }  // namespace kvevents::detail

@@ -182,13 +182,17 @@ void LiveSubscription::warn_if_never_connected(TimePoint now) {
     if (!connect_warning_at_ || now < *connect_warning_at_)
         return;
     connect_warning_at_.reset();
-    const auto waited = std::to_string(options_.connect_warning_after.count());
     sink_.on_not_connected(
-        options_.bind ? "no engine has connected to " + opened_endpoint_ + " in " + waited +
-                            " ms; check that the engines' KV-events endpoint points here"
-                      : "no publisher has answered at " + live_endpoint_ + " in " + waited +
-                            " ms; check the address and port, and that the engine runs with KV "
-                            "events enabled (vLLM: --kv-events-config)");
+        not_connected_detail(options_, options_.bind ? opened_endpoint_ : live_endpoint_));
+}
+
+std::string not_connected_detail(const ClientOptions& options, const std::string& endpoint) {
+    const auto waited = std::to_string(options.connect_warning_after.count());
+    return options.bind ? "no engine has connected to " + endpoint + " in " + waited +
+                              " ms; check that the engines' KV-events endpoint points here"
+                        : "no publisher has answered at " + endpoint + " in " + waited +
+                              " ms; check the address and port, and that the engine runs with KV "
+                              "events enabled (vLLM: --kv-events-config)";
 }
 
 }  // namespace kvevents::detail

@@ -76,4 +76,7 @@ private:
     std::vector<std::string_view> frame_views_;
 };
 
+/// What the warning about a publisher (or, bound, any engine) never connecting says.
+std::string not_connected_detail(const ClientOptions& options, const std::string& endpoint);
+
 }  // namespace kvevents::detail

@@ -55,6 +55,18 @@ struct FleetOptions {
     /// as a decode error and dropped, so an engine cannot make the fleet grow without bound.
     std::size_t max_fan_in_streams = 4096;
 
+    /// Publishers at a numeric TCP address (tcp://10.0.0.7:5557 or tcp://[fd00::7]:5557, which is
+    /// what pod_ip gives) are read by kvevents' own ZMTP 3 reader on the loop thread, one TCP
+    /// connection each, with no libzmq socket, pipe or I/O-thread hop in between: about a third
+    /// of the CPU and memory per publisher (docs/benchmarks.md). There is then no receive queue
+    /// (receive_hwm does not apply): a loop that falls behind leaves the bytes in the kernel's
+    /// socket buffer, and past that the publisher's own high-water mark drops, which shows as a
+    /// gap. Host names, ipc://, inproc://, a source address and bound (fan-in) sockets always go
+    /// through libzmq, as do replays. false: every publisher through a libzmq SUB socket. Speaks
+    /// ZMTP 3.0 and later with the NULL mechanism (libzmq 4.0 on, pyzmq, JeroMQ); ZMTP 2 peers
+    /// (libzmq 3.x) are refused with an error naming the version.
+    bool read_tcp_directly = true;
+
     /// Where the fleet logs. Null: nothing is logged. A publisher's own ClientOptions::logger
     /// overrides it for that publisher.
     std::shared_ptr<spdlog::logger> logger;
