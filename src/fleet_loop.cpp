@@ -198,8 +198,9 @@ void FleetLoop::set_tcp_interest(std::uint64_t token, int fd, std::uint32_t even
         epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, w.fd, nullptr);
     if (epoll_ctl(epoll_fd_, op, fd, &ev) != 0) {
         // Only out of kernel memory: the connection would never be served, so say so.
-        w.member->log->error("[{}] cannot watch the connection to {}: {}", w.member->options.pod_key,
-                             w.member->endpoints.live, std::strerror(errno));
+        w.member->log->error("[{}] cannot watch the connection to {}: {}",
+                             w.member->options.pod_key, w.member->endpoints.live,
+                             std::strerror(errno));
     }
     w.fd = fd;
     w.events = events;
@@ -375,8 +376,8 @@ void FleetLoop::attach(const std::shared_ptr<FleetMember>& member) {
             m.options, m.endpoints.live, *address, *sink, m.log, m.stop,
             [this, live](int fd, std::uint32_t events) { set_tcp_interest(live, fd, events); });
     } else {
-        subscription = std::make_unique<LiveSubscription>(m.options, m.endpoints.live, *sink,
-                                                          m.log, context_, m.stop);
+        subscription = std::make_unique<LiveSubscription>(m.options, m.endpoints.live, *sink, m.log,
+                                                          context_, m.stop);
         subscription->open(now);  // throws: the member is not attached
     }
     m.stream->check_replay_endpoint();

@@ -96,15 +96,15 @@ std::optional<std::string> ZmtpReader::feed(std::string_view bytes, ZmtpReaderSi
 }
 
 std::optional<std::string> ZmtpReader::take_greeting(std::string_view& bytes,
-                                                      ZmtpReaderSink& sink) {
+                                                     ZmtpReaderSink& sink) {
     const bool whole = gather(partial_, bytes, kGreetingSize);
     const auto g = std::string_view(partial_);
     if (static_cast<unsigned char>(g[0]) != 0xff || (g.size() > 9 && (g[9] & 0x01) == 0))
         return std::string("the peer does not speak ZMTP (no ZeroMQ greeting)");
     if (g.size() > kVersionMajorAt && static_cast<unsigned char>(g[kVersionMajorAt]) < 3) {
-        return "the peer speaks ZMTP " +
+        return "the peer speaks an older ZMTP (revision " +
                std::to_string(static_cast<unsigned char>(g[kVersionMajorAt])) +
-               ".x (libzmq before 4.0); ZMTP 3 is needed";
+               ", libzmq before 4.0); ZMTP 3 is needed";
     }
     if (!whole)
         return std::nullopt;

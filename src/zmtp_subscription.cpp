@@ -236,8 +236,8 @@ void ZmtpSubscription::read(TimePoint now) {
         last_received_ = now;
         std::optional<std::string> error;
         try {
-            error = reader_.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)),
-                                 *this);
+            error =
+                reader_.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)), *this);
         } catch (const std::bad_alloc&) {
             error = "out of memory for a frame";
         } catch (const zmq::error_t& e) {  // a frame's zmq::message_t could not be allocated
@@ -269,7 +269,7 @@ void ZmtpSubscription::on_command(std::string_view name, std::string_view body) 
         if (!type || (*type != "PUB" && *type != "XPUB")) {
             const std::string what = type ? std::string(*type) + " socket" : "peer without type";
             fail("the peer is a " + what + ", not a publisher (PUB)" +
-                          (type && *type == "ROUTER" ? "; is this the replay port?" : ""),
+                     (type && *type == "ROUTER" ? "; is this the replay port?" : ""),
                  true);
             return;
         }

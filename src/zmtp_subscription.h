@@ -101,7 +101,7 @@ private:
     };
     // Found while parsing or sending, where the connection cannot be closed under the caller.
     std::optional<Failure> failure_;
-    TimePoint now_{};                         // of the wake being served
+    TimePoint now_{};  // of the wake being served
 
     std::chrono::milliseconds backoff_;
     std::optional<TimePoint> dial_at_;

@@ -208,7 +208,8 @@ struct RunResult {
 };
 
 // Runs the operations; after each, waits for the fleet to settle and checks the oracle.
-RunResult run(const std::vector<Op>& ops, bool verbose) {
+// `read_tcp_directly`: the fleet's own ZMTP reader, or libzmq SUB sockets.
+RunResult run(const std::vector<Op>& ops, bool read_tcp_directly, bool verbose) {
     std::vector<std::unique_ptr<testing::MockPublisher>> pubs;
     testing::MockPublisherOptions pub_options;
     pub_options.report_every_subscription = true;  // pods may share a publisher
@@ -219,6 +220,7 @@ RunResult run(const std::vector<Op>& ops, bool verbose) {
     fleet_options.loop_threads = 2;
     fleet_options.max_concurrent_replays = 2;
     fleet_options.planned_publishers = 16;
+    fleet_options.read_tcp_directly = read_tcp_directly;
     Fleet fleet(fleet_options, handler);
 
     struct PodModel {
@@ -382,7 +384,10 @@ RunResult run(const std::vector<Op>& ops, bool verbose) {
     return result;
 }
 
-std::vector<Op> shrink(std::vector<Op> ops, const std::string& failure, int budget) {
+std::vector<Op> shrink(std::vector<Op> ops,
+                       const std::string& failure,
+                       bool read_tcp_directly,
+                       int budget) {
     const auto kind = [](const std::string& f) { return f.substr(f.find(": ") + 2, 24); };
     for (std::size_t chunk = ops.size() / 2; chunk >= 1 && budget > 0; chunk /= 2) {
         for (std::size_t start = 0; start + chunk <= ops.size() && budget > 0;) {
@@ -391,7 +396,7 @@ std::vector<Op> shrink(std::vector<Op> ops, const std::string& failure, int budg
             candidate.insert(candidate.end(),
                              ops.begin() + static_cast<std::ptrdiff_t>(start + chunk), ops.end());
             --budget;
-            const RunResult r = run(candidate, false);
+            const RunResult r = run(candidate, read_tcp_directly, false);
             if (!r.ok && kind(r.failure) == kind(failure)) {
                 ops = std::move(candidate);
             } else {
@@ -415,15 +420,17 @@ TEST(FleetModel, RandomAddsRemovesRestartsAndDropsKeepEveryStreamExact) {
     for (std::uint64_t i = 0; i < runs; ++i) {
         const std::uint64_t seed = first_seed + i;
         const auto ops = random_ops(seed, 30);
-        const RunResult r = run(ops, false);
+        // Both ways of reading a publisher, alternating by seed.
+        const bool direct = seed % 2 == 0;
+        const RunResult r = run(ops, direct, false);
         if (r.ok)
             continue;
-        const auto shrunk = shrink(ops, r.failure, 30);
+        const auto shrunk = shrink(ops, r.failure, direct, 30);
         std::ostringstream trace;
         for (const Op& op : shrunk) trace << "  " << describe(op) << '\n';
-        ADD_FAILURE() << "seed " << seed << " (KVEVENTS_FLEET_MODEL_SEED=" << seed
-                      << "): " << r.failure << "\nshrunk trace (" << shrunk.size() << " of "
-                      << ops.size() << " steps):\n"
+        ADD_FAILURE() << "seed " << seed << " (KVEVENTS_FLEET_MODEL_SEED=" << seed << ", "
+                      << (direct ? "ZMTP reader" : "libzmq") << "): " << r.failure
+                      << "\nshrunk trace (" << shrunk.size() << " of " << ops.size() << " steps):\n"
                       << trace.str();
         return;
     }

@@ -51,7 +51,25 @@ struct Pods {
     std::vector<std::unique_ptr<testing::MockPublisher>> pubs;
 };
 
-TEST(Fleet, ManyPublishersOnFewLoopsGetEveryBatchInOrderWithCallsThatNeverOverlap) {
+// Each test of following publishers runs twice: read by the fleet's own ZMTP reader, and
+// through libzmq SUB sockets.
+class FleetReadPath : public ::testing::TestWithParam<bool> {
+protected:
+    FleetOptions small_fleet(std::size_t loops = 2) const {
+        FleetOptions o = test::small_fleet(loops);
+        o.read_tcp_directly = GetParam();
+        return o;
+    }
+};
+
+INSTANTIATE_TEST_SUITE_P(Fleet,
+                         FleetReadPath,
+                         ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& param_info) {
+                             return std::string(param_info.param ? "ZmtpReader" : "Libzmq");
+                         });
+
+TEST_P(FleetReadPath, ManyPublishersOnFewLoopsGetEveryBatchInOrderWithCallsThatNeverOverlap) {
     constexpr std::size_t kPods = 24;
     constexpr std::uint64_t kBatches = 40;
     Pods pods(kPods);
@@ -88,7 +106,7 @@ TEST(Fleet, ManyPublishersOnFewLoopsGetEveryBatchInOrderWithCallsThatNeverOverla
     EXPECT_EQ(listed.front().stats.state, ConnectionState::kConnected);
 }
 
-TEST(Fleet, AddingTheSameSettingsDoesNothingAndChangedSettingsReplaceTheSubscription) {
+TEST_P(FleetReadPath, AddingTheSameSettingsDoesNothingAndChangedSettingsReplaceTheSubscription) {
     testing::MockPublisher pub;
     testing::MockPublisher other;
     PodRecorder handler;
@@ -121,7 +139,7 @@ TEST(Fleet, AddingTheSameSettingsDoesNothingAndChangedSettingsReplaceTheSubscrip
     EXPECT_EQ(fleet.publishers()[0].endpoint, other.endpoint());
 }
 
-TEST(Fleet, PodsAddedAndRemovedDuringTrafficNeverDisturbTheOthers) {
+TEST_P(FleetReadPath, PodsAddedAndRemovedDuringTrafficNeverDisturbTheOthers) {
     constexpr std::size_t kSteady = 6;
     constexpr std::size_t kChurned = 6;
     Pods steady(kSteady);
@@ -186,7 +204,7 @@ TEST(Fleet, PodsAddedAndRemovedDuringTrafficNeverDisturbTheOthers) {
     EXPECT_EQ(fleet.publishers().size(), kSteady);
 }
 
-TEST(Fleet, APublisherRemovedFromItsOwnHandlerGetsNoFurtherCall) {
+TEST_P(FleetReadPath, APublisherRemovedFromItsOwnHandlerGetsNoFurtherCall) {
     testing::MockPublisher pub;
     PodRecorder handler;
     Fleet fleet(small_fleet(1), handler);
@@ -236,7 +254,7 @@ consecutive_publishers() {
     return {};
 }
 
-TEST(Fleet, APodWithTwoDataParallelRanksIsTwoPublishersOnOffsetPorts) {
+TEST_P(FleetReadPath, APodWithTwoDataParallelRanksIsTwoPublishersOnOffsetPorts) {
     auto [rank0, rank1] = consecutive_publishers();
     ASSERT_TRUE(rank0 && rank1);
     PodRecorder handler;
@@ -264,7 +282,7 @@ TEST(Fleet, APodWithTwoDataParallelRanksIsTwoPublishersOnOffsetPorts) {
     EXPECT_TRUE(fleet.publishers().empty());
 }
 
-TEST(Fleet, AtMostKReplaysRunAtOnceAndEveryHistoryIsRecovered) {
+TEST_P(FleetReadPath, AtMostKReplaysRunAtOnceAndEveryHistoryIsRecovered) {
     constexpr std::size_t kPods = 8;
     constexpr std::uint64_t kHistory = 400;
     Pods pods(kPods);
@@ -363,7 +381,7 @@ TEST(Fleet, BadOptionsAndUnusableEndpointsAreErrorsThatNameTheProblem) {
     EXPECT_THROW(fleet.add_fan_in(o, 70000), std::invalid_argument);
 }
 
-TEST(Fleet, APublisherThatNeverConnectsGetsANoticeNamingItsEndpoint) {
+TEST_P(FleetReadPath, APublisherThatNeverConnectsGetsANoticeNamingItsEndpoint) {
     const FreeEndpoints free = unused_endpoints();
     PodRecorder handler;
     Fleet fleet(small_fleet(), handler);
@@ -377,6 +395,30 @@ TEST(Fleet, APublisherThatNeverConnectsGetsANoticeNamingItsEndpoint) {
         [](const PodRecorder& h) { return h.pod("pod-a").count(Kind::kNotConnected) == 1; }));
     EXPECT_EQ(fleet.publisher("pod-a")->stats.state, ConnectionState::kConnecting);
     EXPECT_EQ(fleet.stats().connecting, 1U);
+}
+
+TEST_P(FleetReadPath, APublisherThatComesBackOnItsPortsIsFollowedAgainAsARestart) {
+    testing::MockPublisher pub;
+    PodRecorder handler;
+    Fleet fleet(small_fleet(1), handler);
+    fleet.add(pod_options(pub, "pod-a"));
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    publish_n(pub, 3);
+    ASSERT_TRUE(handler.wait_for(
+        [](const PodRecorder& h) { return h.pod("pod-a").sequences.size() == 3; }));
+    pub.close();
+    ASSERT_TRUE(handler.wait_for([&fleet](const PodRecorder&) {
+        return fleet.publisher("pod-a")->stats.state == ConnectionState::kDisconnected;
+    }));
+    pub.reopen(/*keep_history=*/false);
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    publish_n(pub, 2, 1);
+    ASSERT_TRUE(handler.wait_for([](const PodRecorder& h) {
+        const PodLog& log = h.pod("pod-a");
+        return log.count(Kind::kPublisherRestarted) == 1 && log.sequences.size() == 5;
+    }));
+    EXPECT_EQ(handler.snapshot("pod-a").sequences, (std::vector<std::uint64_t>{0, 1, 2, 0, 1}));
+    EXPECT_EQ(fleet.publisher("pod-a")->stats.reconnects, 1U);
 }
 
 TEST(FanInTopic, SplitsTheKvConventionAndKeepsAnyOtherTopicWhole) {
