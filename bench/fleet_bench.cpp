@@ -61,7 +61,7 @@ struct Flags {
     std::size_t storm = 1000;
     std::size_t storm_history = 10000;
     std::size_t max_replays = 8;
-    std::vector<std::string> designs{"fleet", "client-per-publisher"};
+    std::vector<std::string> designs{"fleet", "fleet-libzmq", "client-per-publisher"};
     std::optional<std::string> output;
     // Internal: run as the publisher process.
     std::optional<std::size_t> serve;
@@ -146,13 +146,15 @@ Flags parse_flags(int argc, char** argv) {
            [&f](const std::string& text) {
                f.designs.clear();
                for (const std::string& part : split_commas(text)) {
-                   if (part != "fleet" && part != "client-per-publisher")
+                   if (part != "fleet" && part != "fleet-libzmq" && part != "client-per-publisher")
                        throw CLI::ValidationError(
-                           "--designs takes fleet and client-per-publisher, got '" + part + "'");
+                           "--designs takes fleet, fleet-libzmq and client-per-publisher, got '" +
+                           part + "'");
                    f.designs.push_back(part);
                }
            },
-           "fleet and/or client-per-publisher (default both)")
+           "any of fleet, fleet-libzmq (its publishers read through libzmq SUB sockets) and "
+           "client-per-publisher (default all three)")
         ->type_name("D,D");
     app.add_option_function<std::string>(
            "--output", [&f](const std::string& path) { f.output = path; },
@@ -530,17 +532,18 @@ public:
 
 class FleetDesign final : public Design {
 public:
-    FleetDesign(kvevents::EventHandler& handler, std::size_t max_replays)
-        : fleet_(options(max_replays), handler) {}
+    FleetDesign(kvevents::EventHandler& handler, std::size_t max_replays, bool read_tcp_directly)
+        : fleet_(options(max_replays, read_tcp_directly), handler) {}
     void add(kvevents::ClientOptions o) override { fleet_.add(std::move(o)); }
     void remove(std::size_t i) override { fleet_.remove(CountingHandler::key_of(i)); }
     std::size_t connected() const override { return fleet_.stats().connected; }
     void stop() override { fleet_.stop(); }
 
 private:
-    static kvevents::FleetOptions options(std::size_t max_replays) {
+    static kvevents::FleetOptions options(std::size_t max_replays, bool read_tcp_directly) {
         kvevents::FleetOptions o;
         o.max_concurrent_replays = max_replays;
+        o.read_tcp_directly = read_tcp_directly;
         return o;
     }
     kvevents::Fleet fleet_;
@@ -573,8 +576,8 @@ private:
 std::unique_ptr<Design> make_design(const std::string& name,
                                     kvevents::EventHandler& handler,
                                     const Flags& flags) {
-    if (name == "fleet")
-        return std::make_unique<FleetDesign>(handler, flags.max_replays);
+    if (name == "fleet" || name == "fleet-libzmq")
+        return std::make_unique<FleetDesign>(handler, flags.max_replays, name == "fleet");
     return std::make_unique<ClientPerPublisher>(handler);
 }
 
@@ -733,7 +736,7 @@ StormResult storm(std::size_t n, std::size_t history, const Flags& flags, const 
     r.history = history;
     const auto t0 = Clock::now();
     {
-        FleetDesign fleet(handler, flags.max_replays);
+        FleetDesign fleet(handler, flags.max_replays, true);
         for (std::size_t i = 0; i < n; ++i) {
             kvevents::ClientOptions o = publisher_options(i, pubs.endpoints[i]);
             o.start_sequence = 0;

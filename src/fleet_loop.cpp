@@ -373,7 +373,7 @@ void FleetLoop::attach(const std::shared_ptr<FleetMember>& member) {
     const std::uint64_t live = next_token_++;
     if (address) {
         direct = std::make_unique<ZmtpSubscription>(
-            m.options, m.endpoints.live, *address, *sink, m.log, m.stop,
+            m.options, m.endpoints.live, *address, *sink, m.log, m.stop, tcp_read_buffer_,
             [this, live](int fd, std::uint32_t events) { set_tcp_interest(live, fd, events); });
     } else {
         subscription = std::make_unique<LiveSubscription>(m.options, m.endpoints.live, *sink, m.log,
@@ -388,8 +388,9 @@ void FleetLoop::attach(const std::shared_ptr<FleetMember>& member) {
         m.subscription = std::move(subscription);
         m.direct = std::move(direct);
     }
-    m.log->info("[{}] {} {}{}", m.options.pod_key, m.fan_in() ? "fan-in bound" : "connecting to",
-                m.opened_endpoint,
+    m.log->info("[{}] {} {}{}{}", m.options.pod_key,
+                m.fan_in() ? "fan-in bound" : "connecting to", m.opened_endpoint,
+                m.direct ? " (ZMTP reader)" : "",
                 m.endpoints.replay.empty() ? std::string() : ", replay " + m.endpoints.replay);
     if (m.direct) {
         watches_.emplace(live, Watch{Role::kTcp, &m, nullptr, nullptr});

@@ -127,6 +127,8 @@ private:
     std::vector<std::uint64_t> ready_;
     std::uint64_t next_token_ = 1;         // 0 is the wake eventfd
     std::optional<TimePoint> next_check_;  // no timer is due before this
+    // Not thread_local: a static TLS block is allocated and zeroed in every thread of the process.
+    std::vector<char> tcp_read_buffer_ = std::vector<char>(ZmtpSubscription::kReadBufferSize);
 
     std::thread thread_;
 };

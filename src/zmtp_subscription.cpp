@@ -1,7 +1,6 @@
 #include "zmtp_subscription.h"
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -20,9 +19,6 @@ namespace kvevents::detail {
 
 namespace {
 
-// One read buffer per loop thread, shared by all of its connections: a connection keeps only
-// the part of a frame still incomplete.
-constexpr std::size_t kReadBufferSize = 64 * 1024;
 // Full reads per turn before loop-mates get theirs; more still waiting means a backlog.
 constexpr int kMaxReadsPerTurn = 4;
 // Dialling and the handshake together; libzmq's ZMQ_HANDSHAKE_IVL default.
@@ -48,6 +44,7 @@ ZmtpSubscription::ZmtpSubscription(const ClientOptions& options,
                                    LiveSink& sink,
                                    std::shared_ptr<spdlog::logger> log,
                                    const std::atomic<bool>& stop,
+                                   std::vector<char>& read_buffer,
                                    InterestFn interest)
     : options_(settings_only(options)),
       endpoint_(std::move(endpoint)),
@@ -55,6 +52,7 @@ ZmtpSubscription::ZmtpSubscription(const ClientOptions& options,
       sink_(sink),
       log_(std::move(log)),
       stop_(stop),
+      read_buffer_(read_buffer),
       interest_(std::move(interest)),
       reader_(options.max_message_size),
       backoff_(options.reconnect_interval) {}
@@ -198,13 +196,15 @@ void ZmtpSubscription::on_io(std::uint32_t events, TimePoint now) {
     if (fd_ < 0)
         return;
     if (state_ == State::kConnecting) {
+        if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0)
+            return;
         int error = 0;
         socklen_t size = sizeof error;
         if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &size) != 0)
             error = errno;
         if (error != 0) {
             connection_lost(describe_errno(error), false, now);
-        } else if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) {
+        } else {
             connected(now);
         }
         return;
@@ -219,7 +219,7 @@ void ZmtpSubscription::on_io(std::uint32_t events, TimePoint now) {
 }
 
 void ZmtpSubscription::read(TimePoint now) {
-    thread_local std::array<char, kReadBufferSize> buffer;
+    std::vector<char>& buffer = read_buffer_;
     for (int reads = 0; reads < kMaxReadsPerTurn; ++reads) {
         const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
         if (n == 0) {
@@ -240,8 +240,10 @@ void ZmtpSubscription::read(TimePoint now) {
                 reader_.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)), *this);
         } catch (const std::bad_alloc&) {
             error = "out of memory for a frame";
-        } catch (const zmq::error_t& e) {  // a frame's zmq::message_t could not be allocated
-            error = std::string("cannot hold a frame: ") + e.what();
+        } catch (const zmq::error_t& e) {
+            if (e.num() != ENOMEM)
+                throw;  // the shared context shut down (from a replay): the member fails
+            error = std::string("out of memory for a frame: ") + e.what();
         }
         if (error) {
             failure_.reset();

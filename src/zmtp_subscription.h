@@ -35,6 +35,9 @@ public:
     /// Told the descriptor to wait on and for what (EPOLLIN, EPOLLOUT); events 0: stop waiting on
     /// it (it is about to be closed).
     using InterestFn = std::function<void(int fd, std::uint32_t events)>;
+    /// What a loop's connections read into, one after another: each keeps only the part of a
+    /// frame still incomplete.
+    static constexpr std::size_t kReadBufferSize = 64 * 1024;
 
     ZmtpSubscription(const ClientOptions& options,
                      std::string endpoint,
@@ -42,6 +45,7 @@ public:
                      LiveSink& sink,
                      std::shared_ptr<spdlog::logger> log,
                      const std::atomic<bool>& stop,
+                     std::vector<char>& read_buffer,
                      InterestFn interest);
     ~ZmtpSubscription() override;
     ZmtpSubscription(const ZmtpSubscription&) = delete;
@@ -88,6 +92,7 @@ private:
     LiveSink& sink_;
     const std::shared_ptr<spdlog::logger> log_;
     const std::atomic<bool>& stop_;
+    std::vector<char>& read_buffer_;  // kReadBufferSize, shared with the loop's other connections
     const InterestFn interest_;
 
     State state_ = State::kWaiting;

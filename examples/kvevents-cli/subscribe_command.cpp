@@ -35,6 +35,7 @@ struct Target {
 struct SubscribeConfig {
     std::vector<Target> targets;
     std::optional<std::string> pods_file;
+    bool via_libzmq = false;  // publishers through libzmq SUB sockets, not the ZMTP reader
     bool no_replay = false;
     std::uint64_t dp_size = 1;
     std::string topic;
@@ -101,6 +102,9 @@ void add_target_flags(CLI::App& command, SubscribeConfig& c) {
 
 void add_stream_flags(CLI::App& command, SubscribeConfig& c) {
     command.add_flag("--no-replay", c.no_replay, "live stream only");
+    command.add_flag("--via-libzmq", c.via_libzmq,
+                     "read publishers through libzmq SUB sockets instead of kvevents' own ZMTP\n"
+                     "reader (which needs ZMTP 3 and numeric tcp:// addresses)");
     add_whole_number(
         command, "--dp-size", 1, 1024, [&c](std::uint64_t n) { c.dp_size = n; },
         "follow data-parallel ranks 0..N-1 of each publisher (ports + rank)");
@@ -224,6 +228,7 @@ FleetOptions fleet_options(const SubscribeConfig& c, const std::shared_ptr<spdlo
     FleetOptions o;
     o.loop_threads = c.loops;
     o.max_concurrent_replays = c.max_replays;
+    o.read_tcp_directly = !c.via_libzmq;
     o.logger = log;
     return o;
 }

@@ -36,7 +36,8 @@ struct FleetOptions {
     std::size_t max_concurrent_replays = 8;
 
     /// What the fleet may hold of received batches, in bytes, across all publishers: libzmq's
-    /// receive queues and the batches held during replays. Each publisher gets
+    /// receive queues (publishers read through libzmq; see read_tcp_directly) and the batches held
+    /// during replays. Each publisher gets
     ///   share = memory_budget_bytes / max(planned_publishers, publishers followed)
     /// and from it
     ///   receive_hwm          = share / (4 * batch_bytes_estimate)

@@ -65,6 +65,22 @@ TEST(CliSubscribe, JsonWithReplayPrintsEveryBatchOnceThenStopsAtCount) {
     EXPECT_EQ(cli.wait(), 0);
     EXPECT_NE(cli.stderr_text().find("stats " + pub.endpoint() + ": batches="), std::string::npos)
         << cli.stderr_text();
+    EXPECT_NE(cli.stderr_text().find("connecting to " + pub.endpoint() + " (ZMTP reader)"),
+              std::string::npos)
+        << cli.stderr_text();
+}
+
+TEST(CliSubscribe, ViaLibzmqReadsThePublisherThroughASubSocket) {
+    MockPublisher pub;
+    Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--no-replay", "--via-libzmq",
+                    "--format", "json", "--count", "2", "--log-level", "debug"});
+    ASSERT_TRUE(pub.wait_for_subscriber(10s));
+    pub.publish(test::one_store(100));
+    pub.publish(test::one_store(101));
+    ASSERT_EQ(read_lines(cli, 2).size(), 2U);
+    EXPECT_EQ(cli.wait(), 0);
+    EXPECT_NE(cli.stderr_text().find("connecting to " + pub.endpoint()), std::string::npos);
+    EXPECT_EQ(cli.stderr_text().find("(ZMTP reader)"), std::string::npos) << cli.stderr_text();
 }
 
 // The engine hashes with PYTHONHASHSEED=1234; a CLI told 0 says the hashes do not match, one
