@@ -96,7 +96,8 @@ struct Fleet::Impl {
         loops.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
             loops.push_back(std::make_unique<detail::FleetLoop>(
-                detail::FleetLoop::Settings{i, options.max_fan_in_streams, options.read_tcp_directly},
+                detail::FleetLoop::Settings{i, options.max_fan_in_streams,
+                                            options.read_tcp_directly},
                 detail::ZmqContextAccess::context(*context), gate));
         }
     }

@@ -388,9 +388,8 @@ void FleetLoop::attach(const std::shared_ptr<FleetMember>& member) {
         m.subscription = std::move(subscription);
         m.direct = std::move(direct);
     }
-    m.log->info("[{}] {} {}{}{}", m.options.pod_key,
-                m.fan_in() ? "fan-in bound" : "connecting to", m.opened_endpoint,
-                m.direct ? " (ZMTP reader)" : "",
+    m.log->info("[{}] {} {}{}{}", m.options.pod_key, m.fan_in() ? "fan-in bound" : "connecting to",
+                m.opened_endpoint, m.direct ? " (ZMTP reader)" : "",
                 m.endpoints.replay.empty() ? std::string() : ", replay " + m.endpoints.replay);
     if (m.direct) {
         watches_.emplace(live, Watch{Role::kTcp, &m, nullptr, nullptr});

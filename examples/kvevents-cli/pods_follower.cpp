@@ -19,9 +19,15 @@ void PodsFollower::reload() {
     try {
         apply(read_pods_file(path_));
     } catch (const std::runtime_error& e) {
-        err_ << "kvevents-cli subscribe: " << e.what() << "; still following " << followed_.size()
-             << " pod(s)\n";
+        say(std::string(e.what()) + "; still following " + std::to_string(followed_.size()) +
+            " pod(s)");
     }
+}
+
+// One write per line: the fleet's loops log to the same stream, and a line written in pieces
+// could be cut by theirs.
+void PodsFollower::say(const std::string& line) {
+    err_ << ("kvevents-cli subscribe: " + line + '\n') << std::flush;
 }
 
 void PodsFollower::reload_if_changed() {
@@ -30,8 +36,7 @@ void PodsFollower::reload_if_changed() {
 }
 
 void PodsFollower::apply(const PodsFile& file) {
-    for (const std::string& error : file.errors)
-        err_ << "kvevents-cli subscribe: " << error << '\n';
+    for (const std::string& error : file.errors) say(error);
     std::set<std::string> now_followed;
     std::size_t added = 0;
     std::size_t replaced = 0;
@@ -49,8 +54,7 @@ void PodsFollower::apply(const PodsFile& file) {
             }
             now_followed.insert(e.pod);
         } catch (const std::exception& err) {
-            err_ << "kvevents-cli subscribe: " << path_ << ':' << e.line << ": " << err.what()
-                 << '\n';
+            say(path_ + ':' + std::to_string(e.line) + ": " + err.what());
             // Refused settings leave the pod as it was (followed with its old ones, if any).
             if (followed_.count(e.pod) != 0)
                 now_followed.insert(e.pod);
@@ -69,9 +73,9 @@ void PodsFollower::apply(const PodsFile& file) {
         }
     }
     followed_ = std::move(now_followed);
-    err_ << "kvevents-cli subscribe: " << path_ << ": following " << followed_.size()
-         << " pod(s); publishers added " << added << ", replaced " << replaced << ", removed "
-         << removed << '\n';
+    say(path_ + ": following " + std::to_string(followed_.size()) + " pod(s); publishers added " +
+        std::to_string(added) + ", replaced " + std::to_string(replaced) + ", removed " +
+        std::to_string(removed));
 }
 
 }  // namespace kvevents::cli

@@ -33,6 +33,7 @@ public:
 
 private:
     void apply(const PodsFile& file);
+    void say(const std::string& line);
 
     Fleet& fleet_;
     const std::string path_;

@@ -99,46 +99,50 @@ void StreamPrinter::print_notice(const StreamNotice& notice) {
         out_.flush();
         return;
     }
-    err_ << "notice " << publisher_label(notice.pod_key, notice.data_parallel_rank) << ": ";
+    // Built first and written at once: the fleet's loops log to stderr too, and a line written in
+    // pieces could be cut by theirs.
+    std::ostringstream line;
+    line << "notice " << publisher_label(notice.pod_key, notice.data_parallel_rank) << ": ";
     switch (notice.kind) {
         case StreamNotice::Kind::kPublisherRestarted:
-            err_ << "publisher restarted; forget this pod's blocks";
+            line << "publisher restarted; forget this pod's blocks";
             break;
         case StreamNotice::Kind::kUnrecoverableGap:
-            err_ << "batches " << notice.first_sequence.value_or(0) << ".."
+            line << "batches " << notice.first_sequence.value_or(0) << ".."
                  << notice.last_sequence.value_or(0) << " lost for good";
             break;
         case StreamNotice::Kind::kContinuityLost:
-            err_ << "cannot prove the publisher did not restart; forget this pod's blocks; "
+            line << "cannot prove the publisher did not restart; forget this pod's blocks; "
                     "going on from batch "
                  << notice.first_sequence.value_or(0);
             break;
         case StreamNotice::Kind::kDecodeError:
-            err_ << "decode error";
+            line << "decode error";
             if (notice.first_sequence)
-                err_ << " in batch " << *notice.first_sequence;
-            err_ << ": " << notice.detail;
+                line << " in batch " << *notice.first_sequence;
+            line << ": " << notice.detail;
             break;
         case StreamNotice::Kind::kConnectionChanged:
-            err_ << to_string(notice.state) << ' ' << notice.detail;
+            line << to_string(notice.state) << ' ' << notice.detail;
             break;
         case StreamNotice::Kind::kHandlerError:
-            err_ << "handler error: " << notice.detail;
+            line << "handler error: " << notice.detail;
             break;
         case StreamNotice::Kind::kNotConnected:
-            err_ << "not connected: " << notice.detail;
+            line << "not connected: " << notice.detail;
             break;
         case StreamNotice::Kind::kHashesMatch:
-            err_ << "block hashes match: " << notice.detail;
+            line << "block hashes match: " << notice.detail;
             break;
         case StreamNotice::Kind::kHashMismatch:
-            err_ << "block hashes DO NOT match: " << notice.detail;
+            line << "block hashes DO NOT match: " << notice.detail;
             break;
         case StreamNotice::Kind::kReady:
-            err_ << "ready: " << notice.detail;
+            line << "ready: " << notice.detail;
             break;
     }
-    err_ << '\n';
+    line << '\n';
+    err_ << line.str() << std::flush;
 }
 
 std::string publisher_label(const std::string& pod_key, int data_parallel_rank) {
@@ -170,13 +174,13 @@ std::string format_stats(const ClientStats& s) {
 
 void StreamPrinter::print_stats(const std::string& pod_key, const ClientStats& stats) {
     std::lock_guard<std::mutex> lock(mu_);
-    err_ << "stats " << pod_key << ": " << format_stats(stats) << '\n';
+    err_ << ("stats " + pod_key + ": " + format_stats(stats) + '\n') << std::flush;
 }
 
 void StreamPrinter::print_hashing(const std::string& pod_key,
                                   const HashingCheck::PublisherResult& result) {
     std::lock_guard<std::mutex> lock(mu_);
-    err_ << "hashing " << pod_key << ": " << format_hashing(result) << '\n';
+    err_ << ("hashing " + pod_key + ": " + format_hashing(result) + '\n') << std::flush;
 }
 
 std::string format_hashing(const HashingCheck::PublisherResult& r) {

@@ -48,7 +48,8 @@ TEST(CliSubscribe, JsonWithReplayPrintsEveryBatchOnceThenStopsAtCount) {
     pub.publish(test::one_store(100));
     pub.publish(test::one_store(101));  // before the CLI starts: only replay has these
     Subprocess cli({kCli, "subscribe", "--endpoint", pub.endpoint(), "--replay",
-                    pub.replay_endpoint(), "--format", "json", "--count", "4"});
+                    pub.replay_endpoint(), "--format", "json", "--count", "4", "--log-level",
+                    "info"});
     ASSERT_TRUE(pub.wait_for_subscriber(10s));
     pub.publish(test::one_store(102));
     pub.publish(test::one_store(103));
