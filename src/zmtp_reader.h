@@ -53,7 +53,7 @@ private:
     std::optional<std::string> take_greeting(std::string_view& bytes, ZmtpReaderSink& sink);
     std::optional<std::string> take_header(std::string_view& bytes);
     std::optional<std::string> frame_complete(std::string_view body, ZmtpReaderSink& sink);
-    std::optional<std::string> command(std::string_view body, ZmtpReaderSink& sink);
+    static std::optional<std::string> command(std::string_view body, ZmtpReaderSink& sink);
 
     const std::int64_t max_frame_size_;
     Phase phase_ = Phase::kGreeting;
