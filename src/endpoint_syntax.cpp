@@ -159,25 +159,26 @@ std::optional<TcpAddress> numeric_tcp_address(const std::string& endpoint) {
         endpoint.find(';') != std::string::npos || port_problem(hp.port, EndpointUse::kConnect))
         return std::nullopt;
     const auto port = htons(static_cast<std::uint16_t>(std::stoi(hp.port)));
-    TcpAddress out;
+    const auto stored = [](const auto& address) {
+        TcpAddress out;
+        std::memcpy(&out.storage, &address, sizeof address);
+        out.size = sizeof address;
+        return out;
+    };
     if (hp.bracketed) {
         sockaddr_in6 v6{};
-        if (inet_pton(AF_INET6, hp.host.c_str(), &v6.sin6_addr) != 1)
-            return std::nullopt;
         v6.sin6_family = AF_INET6;
         v6.sin6_port = port;
-        std::memcpy(&out.storage, &v6, sizeof v6);
-        out.size = sizeof v6;
-        return out;
+        if (inet_pton(AF_INET6, hp.host.c_str(), &v6.sin6_addr) != 1)
+            return std::nullopt;  // a zone ("fe80::1%eth0") is left to libzmq
+        return stored(v6);
     }
     sockaddr_in v4{};
-    if (!looks_like_ipv4(hp.host) || inet_pton(AF_INET, hp.host.c_str(), &v4.sin_addr) != 1)
-        return std::nullopt;
     v4.sin_family = AF_INET;
     v4.sin_port = port;
-    std::memcpy(&out.storage, &v4, sizeof v4);
-    out.size = sizeof v4;
-    return out;
+    if (!looks_like_ipv4(hp.host) || inet_pton(AF_INET, hp.host.c_str(), &v4.sin_addr) != 1)
+        return std::nullopt;
+    return stored(v4);
 }
 
 bool is_ip_literal(const std::string& host) {
