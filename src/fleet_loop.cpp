@@ -177,10 +177,10 @@ void FleetLoop::watch(std::uint64_t token, Watch w) {
     mark_ready(token);
 }
 
-void FleetLoop::set_tcp_interest(std::uint64_t token, int fd, std::uint32_t events) {
+bool FleetLoop::set_tcp_interest(std::uint64_t token, int fd, std::uint32_t events) {
     const auto it = watches_.find(token);
     if (it == watches_.end())
-        return;  // the member is closing: closing the descriptor takes it out of epoll
+        return true;  // the member is closing: closing the descriptor takes it out of epoll
     Watch& w = it->second;
     if (events == 0) {
         if (w.fd >= 0)
@@ -188,7 +188,7 @@ void FleetLoop::set_tcp_interest(std::uint64_t token, int fd, std::uint32_t even
         w.fd = -1;
         w.events = 0;
         w.fired = 0;
-        return;
+        return true;
     }
     epoll_event ev{};
     ev.events = events;
@@ -197,13 +197,14 @@ void FleetLoop::set_tcp_interest(std::uint64_t token, int fd, std::uint32_t even
     if (op == EPOLL_CTL_ADD && w.fd >= 0)
         epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, w.fd, nullptr);
     if (epoll_ctl(epoll_fd_, op, fd, &ev) != 0) {
-        // Only out of kernel memory: the connection would never be served, so say so.
-        w.member->log->error("[{}] cannot watch the connection to {}: {}",
-                             w.member->options.pod_key, w.member->endpoints.live,
-                             std::strerror(errno));
+        // Out of kernel memory or epoll watches: the connection fails and is dialled again.
+        w.fd = -1;
+        w.events = 0;
+        return false;
     }
     w.fd = fd;
     w.events = events;
+    return true;
 }
 
 void FleetLoop::unwatch(std::uint64_t token) {
@@ -372,9 +373,11 @@ void FleetLoop::attach(const std::shared_ptr<FleetMember>& member) {
                              : std::nullopt;
     const std::uint64_t live = next_token_++;
     if (address) {
-        direct = std::make_unique<ZmtpSubscription>(
-            m.options, m.endpoints.live, *address, *sink, m.log, m.stop, tcp_read_buffer_,
-            [this, live](int fd, std::uint32_t events) { set_tcp_interest(live, fd, events); });
+        direct = std::make_unique<ZmtpSubscription>(m.options, m.endpoints.live, *address, *sink,
+                                                    m.log, m.stop, tcp_read_buffer_,
+                                                    [this, live](int fd, std::uint32_t events) {
+                                                        return set_tcp_interest(live, fd, events);
+                                                    });
     } else {
         subscription = std::make_unique<LiveSubscription>(m.options, m.endpoints.live, *sink, m.log,
                                                           context_, m.stop);

@@ -86,7 +86,8 @@ private:
     void run_commands();
     void watch(std::uint64_t token, Watch w);
     /// A kTcp watch's descriptor and events changed; events 0: the descriptor is about to close.
-    void set_tcp_interest(std::uint64_t token, int fd, std::uint32_t events);
+    /// False (errno set) when epoll cannot watch it.
+    bool set_tcp_interest(std::uint64_t token, int fd, std::uint32_t events);
     void unwatch(std::uint64_t token);
     void mark_ready(std::uint64_t token, std::uint32_t fired = 0);
     void serve_ready(TimePoint now);

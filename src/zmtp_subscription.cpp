@@ -74,6 +74,7 @@ void ZmtpSubscription::close() {
     handshake_deadline_.reset();
     connect_warning_at_.reset();
     next_ping_at_.reset();
+    pong_deadline_.reset();
 }
 
 void ZmtpSubscription::close_socket() {
@@ -117,11 +118,11 @@ void ZmtpSubscription::dial(TimePoint now) {
     }
     state_ = State::kConnecting;
     update_interest();
+    settle_failure(now);
 }
 
 void ZmtpSubscription::connected(TimePoint now) {
     state_ = State::kHandshake;
-    last_received_ = now;
     send(zmtp_greeting());
     settle_failure(now);
 }
@@ -140,7 +141,8 @@ void ZmtpSubscription::update_interest() {
         state_ == State::kConnecting ? EPOLLOUT : EPOLLIN | (out_.empty() ? 0U : EPOLLOUT);
     if (wanted != interest_events_) {
         interest_events_ = wanted;
-        interest_(fd_, wanted);
+        if (!interest_(fd_, wanted))
+            fail("cannot watch the connection: " + describe_errno(errno), false);
     }
 }
 
@@ -233,7 +235,7 @@ void ZmtpSubscription::read(TimePoint now) {
                 connection_lost(describe_errno(errno), false, now);
             return;
         }
-        last_received_ = now;
+        pong_deadline_.reset();
         std::optional<std::string> error;
         try {
             error =
@@ -278,7 +280,6 @@ void ZmtpSubscription::on_command(std::string_view name, std::string_view body) 
         state_ = State::kStreaming;
         handshake_deadline_.reset();
         connect_warning_at_.reset();
-        backoff_ = options_.reconnect_interval;
         if (options_.heartbeat_interval.count() > 0)
             next_ping_at_ = now_ + options_.heartbeat_interval;
         sink_.on_connection(ConnectionState::kConnected, endpoint_);
@@ -317,6 +318,8 @@ void ZmtpSubscription::on_message(std::vector<zmq::message_t>& frames, std::size
         return;
     }
     sink_.count_bytes(f.payload.size());
+    // This connection works; a peer that accepts and then fails keeps its growing backoff.
+    backoff_ = options_.reconnect_interval;
     sink_.on_live(RawBatch(f.sequence, std::move(frames.front()), std::move(frames.back()), false),
                   now_);
 }
@@ -327,6 +330,7 @@ void ZmtpSubscription::connection_lost(const std::string& why, bool protocol_err
     state_ = State::kWaiting;
     handshake_deadline_.reset();
     next_ping_at_.reset();
+    pong_deadline_.reset();
     dial_at_ = now + backoff_;
     if (options_.reconnect_interval_max > options_.reconnect_interval)
         backoff_ = std::min(backoff_ * 2, options_.reconnect_interval_max);
@@ -340,24 +344,27 @@ void ZmtpSubscription::connection_lost(const std::string& why, bool protocol_err
         sink_.on_connection(ConnectionState::kDisconnected, endpoint_);
 }
 
+// As libzmq does: the timeout runs from a PING sent, and any byte received ends it (an idle
+// publisher answers the PING, so it is not dropped); a timeout of 0 never drops.
 void ZmtpSubscription::heartbeat(TimePoint now) {
-    if (!next_ping_at_ || now < *next_ping_at_)
-        return;
-    if (now - last_received_ > options_.heartbeat_timeout) {
-        connection_lost("nothing received for " +
-                            std::to_string(options_.heartbeat_timeout.count()) +
-                            " ms (heartbeat timeout)",
+    if (pong_deadline_ && now >= *pong_deadline_) {
+        connection_lost("no answer to a heartbeat in " +
+                            std::to_string(options_.heartbeat_timeout.count()) + " ms",
                         false, now);
         return;
     }
+    if (!next_ping_at_ || now < *next_ping_at_)
+        return;
     next_ping_at_ = now + options_.heartbeat_interval;
+    if (!pong_deadline_ && options_.heartbeat_timeout.count() > 0)
+        pong_deadline_ = now + options_.heartbeat_timeout;
     // TTL 0: the publisher keeps the connection however long our pings take.
     send(zmtp_command("PING", std::string(2, '\0')));
 }
 
 std::optional<TimePoint> ZmtpSubscription::next_deadline() const {
     return earliest(earliest(dial_at_, handshake_deadline_),
-                    earliest(connect_warning_at_, next_ping_at_));
+                    earliest(earliest(connect_warning_at_, next_ping_at_), pong_deadline_));
 }
 
 void ZmtpSubscription::on_tick(TimePoint now) {

@@ -33,8 +33,8 @@ namespace kvevents::detail {
 class ZmtpSubscription final : private ZmtpReaderSink {
 public:
     /// Told the descriptor to wait on and for what (EPOLLIN, EPOLLOUT); events 0: stop waiting on
-    /// it (it is about to be closed).
-    using InterestFn = std::function<void(int fd, std::uint32_t events)>;
+    /// it (it is about to be closed). False (errno set): it cannot be watched.
+    using InterestFn = std::function<bool(int fd, std::uint32_t events)>;
     /// What a loop's connections read into, one after another: each keeps only the part of a
     /// frame still incomplete.
     static constexpr std::size_t kReadBufferSize = 64 * 1024;
@@ -113,7 +113,7 @@ private:
     std::optional<TimePoint> handshake_deadline_;
     std::optional<TimePoint> connect_warning_at_;
     std::optional<TimePoint> next_ping_at_;
-    TimePoint last_received_{};
+    std::optional<TimePoint> pong_deadline_;  // a PING sent, nothing received since
     std::vector<std::string_view> frame_views_;
 };
 

@@ -58,14 +58,15 @@ struct FleetOptions {
 
     /// Publishers at a numeric TCP address (tcp://10.0.0.7:5557 or tcp://[fd00::7]:5557, which is
     /// what pod_ip gives) are read by kvevents' own ZMTP 3 reader on the loop thread, one TCP
-    /// connection each, with no libzmq socket, pipe or I/O-thread hop in between: about a third
-    /// of the CPU and memory per publisher (docs/benchmarks.md). There is then no receive queue
-    /// (receive_hwm does not apply): a loop that falls behind leaves the bytes in the kernel's
-    /// socket buffer, and past that the publisher's own high-water mark drops, which shows as a
-    /// gap. Host names, ipc://, inproc://, a source address and bound (fan-in) sockets always go
-    /// through libzmq, as do replays. false: every publisher through a libzmq SUB socket. Speaks
-    /// ZMTP 3.0 and later with the NULL mechanism (libzmq 4.0 on, pyzmq, JeroMQ); ZMTP 2 peers
-    /// (libzmq 3.x) are refused with an error naming the version.
+    /// connection each, with no libzmq socket, pipe or I/O-thread hop in between: at 1,000
+    /// publishers, a third of the CPU and a ninth of the memory (docs/benchmarks.md). There is
+    /// then no receive queue (receive_hwm does not apply): a loop that falls behind leaves the
+    /// bytes in the kernel's socket buffer (charged to the memory cgroup, up to
+    /// net.ipv4.tcp_rmem's maximum each), and past that the publisher's own high-water mark drops,
+    /// which shows as a gap. Host names, ipc://, inproc://, a source address and bound (fan-in)
+    /// sockets always go through libzmq, as do replays. false: every publisher through a libzmq
+    /// SUB socket. Speaks ZMTP 3.0 and later with the NULL mechanism (libzmq 4.0 on, pyzmq,
+    /// JeroMQ); ZMTP 2 peers (libzmq 3.x) are refused with an error naming the version.
     bool read_tcp_directly = true;
 
     /// Where the fleet logs. Null: nothing is logged. A publisher's own ClientOptions::logger

@@ -1,8 +1,9 @@
 // libFuzzer target for the ZMTP reader that the fleet reads publishers' TCP streams with. The
 // input is fed in pieces whose sizes come from its first byte, as reads would split it. Beyond
 // "no crash, no sanitizer report", it checks that a message never keeps more frames than the
-// reader promises, and that an error ends the stream for good until reset(). Run without a frame
-// size limit, so -malloc_limit_mb shows that nothing is allocated from a declared size.
+// reader promises and that commands stay within their bound; feeding stops at the first error, as
+// the connection does. Run without a frame size limit, so -malloc_limit_mb shows that nothing is
+// allocated from a declared size.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

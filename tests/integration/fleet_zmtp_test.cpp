@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -82,6 +83,11 @@ public:
 
     const std::string& endpoint() const { return endpoint_; }
     int connections() const { return connections_; }
+    /// Everything the subscriber sent on the current or last connection.
+    std::string received() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return received_;
+    }
 
 private:
     // Waits for `fd` to be readable, giving up when the peer is being destroyed.
@@ -99,6 +105,10 @@ private:
             if (fd < 0)
                 continue;
             ++connections_;
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                received_.clear();
+            }
             char buffer[256];
             std::size_t greeting = 0;
             bool replied = false;
@@ -106,6 +116,10 @@ private:
                 const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
                 if (n <= 0)
                     break;
+                {
+                    std::lock_guard<std::mutex> lock(mu_);
+                    received_.append(buffer, static_cast<std::size_t>(n));
+                }
                 greeting += static_cast<std::size_t>(n);
                 if (!replied && greeting >= detail::ZmtpReader::kGreetingSize) {
                     replied = true;
@@ -122,6 +136,8 @@ private:
     std::string endpoint_;
     std::atomic<bool> stop_{false};
     std::atomic<int> connections_{0};
+    mutable std::mutex mu_;
+    std::string received_;  // guarded by mu_
     std::thread thread_;
 };
 
@@ -149,6 +165,33 @@ TEST(FleetZmtpReader, AnswersThePublishersHeartbeatsSoItsConnectionLasts) {
     pub.send(zmq::buffer(payload), zmq::send_flags::none);
     ASSERT_TRUE(handler.wait_for_batches(1));
     EXPECT_EQ(fleet.publisher("pod-a")->stats.reconnects, 0U);
+}
+
+TEST(FleetZmtpReader, AnswersAPingWithItsContext) {
+    ScriptedPeer pinging(publisher_handshake() +
+                         detail::zmtp_command("PING", std::string("\0\x0a", 2) + "ctx42"));
+    RecordingHandler handler;
+    Fleet fleet(direct_fleet(), handler);
+    fleet.add(live_only(pinging.endpoint()));
+    const std::string pong = detail::zmtp_command("PONG", "ctx42");
+    ASSERT_TRUE(handler.wait_for([&pinging, &pong](const RecordingHandler&) {
+        return pinging.received().find(pong) != std::string::npos;
+    }));
+}
+
+TEST(FleetZmtpReader, ItsHeartbeatsKeepAnIdlePublisherEvenWithATimeoutBelowTheInterval) {
+    zmq::context_t context;
+    zmq::socket_t pub(context, zmq::socket_type::pub);
+    pub.set(zmq::sockopt::linger, 0);
+    pub.bind("tcp://127.0.0.1:*");
+    RecordingHandler handler;
+    Fleet fleet(direct_fleet(), handler);
+    ClientOptions o = live_only(pub.get(zmq::sockopt::last_endpoint));
+    o.heartbeat_interval = 100ms;
+    o.heartbeat_timeout = 50ms;  // runs from each PING, and libzmq answers it
+    fleet.add(o);
+    ASSERT_TRUE(handler.wait_for_state(ConnectionState::kConnected));
+    EXPECT_FALSE(handler.wait_for_state(ConnectionState::kDisconnected, 1, 1s));
 }
 
 TEST(FleetZmtpReader, ItsOwnHeartbeatsDropAPeerThatFallsSilent) {
