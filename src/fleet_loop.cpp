@@ -186,7 +186,6 @@ bool FleetLoop::set_tcp_interest(std::uint64_t token, int fd, std::uint32_t even
         if (w.fd >= 0)
             epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, w.fd, nullptr);
         w.fd = -1;
-        w.events = 0;
         w.fired = 0;
         return true;
     }
@@ -199,11 +198,9 @@ bool FleetLoop::set_tcp_interest(std::uint64_t token, int fd, std::uint32_t even
     if (epoll_ctl(epoll_fd_, op, fd, &ev) != 0) {
         // Out of kernel memory or epoll watches: the connection fails and is dialled again.
         w.fd = -1;
-        w.events = 0;
         return false;
     }
     w.fd = fd;
-    w.events = events;
     return true;
 }
 

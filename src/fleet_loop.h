@@ -69,12 +69,11 @@ private:
     struct Watch {
         Role role;
         FleetMember* member;
-        PublisherStream* stream;   // kReplay
-        zmq::socket_t* socket;     // not for kTcp
-        bool queued = false;       // on ready_
-        int fd = -1;               // kTcp: the connection's descriptor, while one is open
-        std::uint32_t events = 0;  // kTcp: what epoll waits for on it
-        std::uint32_t fired = 0;   // kTcp: what epoll reported since it was last served
+        PublisherStream* stream;  // kReplay
+        zmq::socket_t* socket;    // not for kTcp
+        bool queued = false;      // on ready_
+        int fd = -1;              // kTcp: the connection's descriptor, while one is open
+        std::uint32_t fired = 0;  // kTcp: what epoll reported since it was last served
     };
     struct StreamEntry {
         FleetMember* member;

@@ -56,7 +56,6 @@ public:
     void close();
 
     const std::string& opened_endpoint() const { return endpoint_; }
-    bool streaming() const { return state_ == State::kStreaming; }
 
     /// The descriptor is ready for `events` (epoll's).
     void on_io(std::uint32_t events, TimePoint now);

@@ -146,6 +146,14 @@ std::string publisher_handshake() {
     return g + detail::zmtp_command("READY", detail::zmtp_ready_body("PUB"));
 }
 
+// A libzmq socket of `type` bound to a free loopback port; its endpoint is the last one bound.
+zmq::socket_t bound_socket(zmq::context_t& context, zmq::socket_type type) {
+    zmq::socket_t socket(context, type);
+    socket.set(zmq::sockopt::linger, 0);
+    socket.bind("tcp://127.0.0.1:*");
+    return socket;
+}
+
 TEST(FleetZmtpReader, AnswersThePublishersHeartbeatsSoItsConnectionLasts) {
     zmq::context_t context;
     zmq::socket_t pub(context, zmq::socket_type::pub);
@@ -181,9 +189,7 @@ TEST(FleetZmtpReader, AnswersAPingWithItsContext) {
 
 TEST(FleetZmtpReader, ItsHeartbeatsKeepAnIdlePublisherEvenWithATimeoutBelowTheInterval) {
     zmq::context_t context;
-    zmq::socket_t pub(context, zmq::socket_type::pub);
-    pub.set(zmq::sockopt::linger, 0);
-    pub.bind("tcp://127.0.0.1:*");
+    zmq::socket_t pub = bound_socket(context, zmq::socket_type::pub);
     RecordingHandler handler;
     Fleet fleet(direct_fleet(), handler);
     ClientOptions o = live_only(pub.get(zmq::sockopt::last_endpoint));
@@ -211,9 +217,7 @@ TEST(FleetZmtpReader, ItsOwnHeartbeatsDropAPeerThatFallsSilent) {
 
 TEST(FleetZmtpReader, APeerThatIsNotAPublisherIsNamedAndNeverCountsAsConnected) {
     zmq::context_t context;
-    zmq::socket_t router(context, zmq::socket_type::router);
-    router.set(zmq::sockopt::linger, 0);
-    router.bind("tcp://127.0.0.1:*");
+    zmq::socket_t router = bound_socket(context, zmq::socket_type::router);
     RecordingHandler handler;
     CapturedLog log;
     FleetOptions options = direct_fleet();
